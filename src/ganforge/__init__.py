@@ -1,0 +1,76 @@
+"""ganforge: a GAN toolkit for learning and practice.
+
+The Python API mirrors the CLI::
+
+    import ganforge
+    run = ganforge.train("ring8", steps=2000)      # like `ganforge train ring8 --set train.steps=2000`
+    run.plot()                                      # real vs generated, D's decision surface
+    run.curves()                                    # losses, gradient norms, metrics over training
+    run.evaluate()                                  # like `ganforge eval`: model vs real floor
+    x = run.sample(2500)                            # like `ganforge sample`: (2500, 2) float32
+    run = ganforge.load_run("runs/ring8")           # an existing run folder
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ganforge.config import Config, all_keys, list_presets, load_config
+from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
+from ganforge.sample import Run, load_run
+
+__version__ = "0.1.0"
+__all__ = ["train", "resume", "load_run", "load_config", "list_presets", "Run", "Config", "GanforgeError",
+           "ConfigError", "DataError", "CheckpointError", "__version__"]
+
+
+def _override_key(name: str) -> str:
+    """``steps`` -> ``train.steps``; ``loss`` -> ``loss``; ``train__steps`` -> ``train.steps``."""
+    name = name.replace("__", ".")
+    keys = all_keys()
+    if name in keys:
+        return name
+    matches = [k for k in keys if k.rsplit(".", 1)[-1] == name]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ConfigError(f"'{name}' is ambiguous ({', '.join(matches)}); pass it as e.g. "
+                          f"{matches[0].replace('.', '__')}=...")
+    return name  # let load_config name the nearest key
+
+
+def _overrides(kwargs: dict[str, Any]) -> list[str]:
+    def fmt(v: Any) -> str:
+        return "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+    return [f"{_override_key(k)}={fmt(v)}" for k, v in kwargs.items()]
+
+
+def train(preset: str = "ring8", out: str | Path | None = None, *, device: str | None = None,
+          overwrite: bool = False, overrides: list[str] | None = None, **fields: Any) -> Run:
+    """Train from a preset or YAML file and return the loaded :class:`Run`.
+
+    Args:
+        preset: a preset name (``ganforge presets``) or a YAML path.
+        out: run folder; default ``runs/<preset>-<time>``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        overwrite: replace an existing run folder.
+        overrides: ``KEY=VALUE`` strings as for ``--set``.
+        **fields: config fields by full dotted name with ``__`` for dots (``train__steps=3000``) or by a
+            unique last component (``steps=3000``, ``loss="wgan-gp"``, ``pack=2``).
+    """
+    from ganforge import loop as training
+
+    cfg = load_config(preset, (overrides or []) + _overrides(fields))
+    if out is None:
+        out = Path("runs") / f"{Path(preset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return load_run(training.train(cfg, out, device=device, overwrite=overwrite))
+
+
+def resume(run_dir: str | Path, *, device: str | None = None, **fields: Any) -> Run:
+    """Continue a run from its last checkpoint (``steps=N`` to train longer) and return it."""
+    from ganforge import loop as training
+
+    return load_run(training.resume(run_dir, _overrides(fields), device=device))

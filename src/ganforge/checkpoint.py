@@ -1,0 +1,151 @@
+"""Checkpoints: atomic writes, safe loads, and the run folder's checkpoint list.
+
+A checkpoint is a plain dict of tensors and primitives, so ``torch.load(weights_only=True)``
+reads it and no code is ever unpickled::
+
+    {"format": "ganforge-checkpoint", "version": 1, "recipe": "gan", "config": {...},
+     "step": 1000, "models": {"G": state_dict, "D": ...}, "optimizers": {...},
+     "rng": {...}, "extra": {...}, "history": [...], "accum": {...}}
+
+``save`` writes to a temporary file in the same folder, flushes and fsyncs it, then
+renames it over the final name, so a crash leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import random
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganforge.errors import CheckpointError
+
+FORMAT = "ganforge-checkpoint"
+VERSION = 1
+_NAME = re.compile(r"^step_(\d{8})\.pt$")
+
+
+def ckpt_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"step_{step:08d}.pt"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints of a run folder, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save(state: dict[str, Any], path: Path, keep: int | None = None) -> Path:
+    """Write ``state`` atomically to ``path``; then keep only the newest ``keep`` checkpoints beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno == errno.ENOSPC:
+            raise CheckpointError(
+                f"no space left on the device to write {path}; the previous checkpoint is intact. "
+                "Free some disk space and run `ganforge resume`."
+            ) from None
+        raise
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    if keep is not None:
+        for old in list_checkpoints(path.parent.parent)[:-keep]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; refuse truncated, foreign or code-bearing files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"checkpoint {path} was refused: it holds objects other than tensors and plain data "
+            f"(weights_only load: {first[:160]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt and cannot be read ({type(e).__name__}); "
+            "delete it to resume from the one before"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a ganforge checkpoint")
+    if state.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path} was written by a newer ganforge (format {state['version']})")
+    return state
+
+
+def latest(run_dir: Path) -> Path:
+    """The newest checkpoint of a run folder, or a clear error."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run folder {run_dir} does not exist")
+    ckpts = list_checkpoints(run_dir)
+    if not ckpts:
+        raise CheckpointError(f"run folder {run_dir} has no checkpoints (expected {run_dir}/checkpoints/step_*.pt)")
+    return ckpts[-1]
+
+
+# --------------------------------------------------------------------------- RNG state
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU and every CUDA device) RNG states as plain data and tensors."""
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": np_name, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                  "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
+        "python": {"version": py_version, "state": list(py_state), "gauss": py_gauss},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,173 @@
+"""The ``ganforge`` command line. Flags map onto config fields; ``--set KEY=VALUE`` reaches any of them.
+
+    ganforge presets
+    ganforge train ring8 --out runs/ring8 [--set train.steps=3000 --set loss=wgan-gp] [--device cpu|cuda|auto]
+    ganforge resume runs/ring8 [--set train.steps=6000]
+    ganforge sample runs/ring8 --n 2500 --out samples.npy      # or .png
+    ganforge eval runs/ring8 [--n 2500]
+    ganforge config                                             # every key with its default and meaning
+
+A user mistake (unknown key, missing file, truncated checkpoint) prints one line and exits
+with status 2; it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ganforge.errors import GanforgeError
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "n/a"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def eval_table(result: dict) -> str:
+    """A plain-text table: metric | model | real floor."""
+    model, floor = result["model"], result.get("floor", {})
+    rows = [("metric", "model", "real floor")] + [(k, _fmt(v), _fmt(floor.get(k, ""))) for k, v in model.items()]
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from ganforge.config import list_presets
+
+    presets = list_presets()
+    width = max(len(n) for n, _ in presets)
+    for name, desc in presets:
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from ganforge.config import describe_keys
+
+    for key, default, help_ in describe_keys():
+        print(f"{key:<20} {default:<10} {help_}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ganforge.config import load_config
+    from ganforge.loop import resume, train
+
+    if args.resume:
+        run_dir = resume(args.out, args.set, device=args.device)
+    else:
+        cfg = load_config(args.config, args.set)
+        run_dir = train(cfg, args.out, device=args.device, overwrite=args.overwrite)
+    print(f"run folder: {run_dir}\nreport:     {run_dir / 'report.html'}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from ganforge.loop import resume
+
+    run_dir = resume(args.run, args.set, device=args.device)
+    print(f"run folder: {run_dir}\nreport:     {run_dir / 'report.html'}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ganforge.sample import load_run
+
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".png"):
+        raise GanforgeError(f"--out must end in .npy (points) or .png (a picture), got '{out.name}'")
+    if args.n < 1:
+        raise GanforgeError(f"--n must be >= 1, got {args.n}")
+    run = load_run(args.run)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, run.sample(args.n, seed=args.seed).astype(np.float32))
+    else:
+        run.plot(n=args.n, seed=args.seed, title=f"{run.run_dir.name}, step {run.step}", path=out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ganforge.sample import load_run
+
+    if args.n is not None and args.n < 10:
+        raise GanforgeError(f"--n must be >= 10, got {args.n}")
+    run = load_run(args.run)
+    result = run.evaluate(n=args.n, seed=args.seed)
+    print(eval_table(result))
+    print(f"\nwrote {run.run_dir / 'eval.json'}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("presets", help="list the shipped presets")
+    s.set_defaults(fn=cmd_presets)
+    s = sub.add_parser("config", help="list every config key with its default and meaning")
+    s.set_defaults(fn=cmd_config)
+
+    def add_set(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set train.steps=3000 (repeatable)")
+        s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                       help="where to train (default: the config's device, 'auto')")
+
+    s = sub.add_parser("train", help="train a model from a preset or a YAML file")
+    s.add_argument("config", metavar="PRESET_OR_YAML")
+    s.add_argument("--out", required=True, type=Path, help="run folder to create")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    s.add_argument("--resume", action="store_true", help="continue the run in --out instead")
+    add_set(s)
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    s.add_argument("run", type=Path, metavar="DIR")
+    add_set(s)
+    s.set_defaults(fn=cmd_resume)
+
+    s = sub.add_parser("sample", help="generate samples from a run (.npy points or a .png picture)")
+    s.add_argument("run", type=Path, metavar="DIR")
+    s.add_argument("--n", type=int, default=1000)
+    s.add_argument("--out", required=True, metavar="FILE")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_sample)
+
+    s = sub.add_parser("eval", help="evaluate a run against real data; writes DIR/eval.json")
+    s.add_argument("run", type=Path, metavar="DIR")
+    s.add_argument("--n", type=int, default=None, help="generated samples (default: the config's eval.n)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true", help="also print the result as JSON")
+    s.set_defaults(fn=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except GanforgeError as e:
+        print(f"ganforge: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganforge: interrupted; `ganforge resume` continues from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""Typed configuration: dataclasses, YAML presets, ``--set`` overrides and validation.
+
+A run is described by one :class:`Config`. It comes from a preset shipped in
+``ganforge/presets/*.yaml`` (or a user's YAML file) and is changed field by field
+with dotted overrides::
+
+    cfg = load_config("ring8", ["train.steps=3000", "loss=wgan-gp", "seed=3"])
+
+Every key and value is checked before any work starts: an unknown key names the
+nearest valid one, a value outside its allowed set lists the allowed values.
+``resolve(cfg)`` fills the ``auto`` fields (optimiser, learning rates, k) from the
+per-loss defaults of the papers; the resolved config is what a run folder stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganforge.errors import ConfigError
+
+LOSSES = ("minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan")
+TOY_DISTRIBUTIONS = ("ring8", "grid25", "spiral", "moons", "circles", "swissroll", "points")
+
+
+def _choices(*values: str, help: str = "") -> Any:
+    return field(default=values[0], metadata={"choices": values, "help": help})
+
+
+def _num(default: Any, *, min: float | None = None, max: float | None = None, help: str = "") -> Any:
+    return field(default=default, metadata={"min": min, "max": max, "help": help})
+
+
+@dataclass
+class DataConfig:
+    """Where the training points come from."""
+
+    name: str = _choices(*TOY_DISTRIBUTIONS, help="built-in 2-D distribution, or 'points' for data.path")
+    path: str | None = field(default=None, metadata={"help": "user points: .npy (N, 2) or .csv with 2 columns"})
+    n_modes: int = _num(8, min=1, help="ring8: number of Gaussians on the circle")
+    radius: float = _num(1.0, min=0.0, help="ring8: circle radius")
+    grid_size: int = _num(5, min=1, help="grid25: modes per side")
+    spacing: float = _num(2.0, min=0.0, help="grid25: distance between neighbouring modes")
+    std: float | None = _num(None, min=0.0, help="mixture std; null = 0.01 for ring8, 0.05 for grid25")
+    noise: float = _num(0.05, min=0.0, help="spiral/moons/circles/swissroll: Gaussian noise std")
+    normalize: bool = field(default=True, metadata={"help": "train on standardised coordinates"})
+
+
+@dataclass
+class ModelConfig:
+    """The MLP generator and discriminator for 2-D data."""
+
+    z_dim: int = _num(2, min=1, help="noise size")
+    g_width: int = _num(256, min=1, help="generator hidden width")
+    g_depth: int = _num(3, min=1, help="generator hidden layers")
+    g_batchnorm: bool = field(default=False, metadata={"help": "batch norm in the generator's hidden layers"})
+    d_width: int = _num(256, min=1, help="discriminator hidden width")
+    d_depth: int = _num(3, min=1, help="discriminator hidden layers")
+    pack: int = _num(1, min=1, help="PacGAN packing degree (1 = off): D judges `pack` samples jointly")
+    mbstd: int = _num(0, min=0, help="minibatch-std group size in D (0 = off)")
+
+
+@dataclass
+class OptimConfig:
+    """Optimisers; 'auto' takes the per-loss default of the paper."""
+
+    name: str = _choices("auto", "adam", "rmsprop", "sgd", help="optimiser for both networks")
+    lr_g: float | None = _num(None, min=0.0, help="generator learning rate (null = per-loss default)")
+    lr_d: float | None = _num(None, min=0.0, help="discriminator learning rate (null = per-loss default)")
+    beta1: float | None = _num(None, min=0.0, max=1.0, help="Adam beta1 (null = per-loss default)")
+    beta2: float | None = _num(None, min=0.0, max=1.0, help="Adam beta2 (null = per-loss default)")
+    decay: str = _choices("none", "linear", help="learning rate: constant, or constant then linear to 0 "
+                          "over the second half")
+
+
+@dataclass
+class TrainConfig:
+    """The training loop."""
+
+    steps: int = _num(2000, min=1, help="generator steps")
+    batch_size: int = _num(256, min=1, help="samples per batch")
+    d_steps: int | None = _num(None, min=1, help="k discriminator steps per generator step (null = per-loss)")
+    log_every: int = _num(50, min=1, help="steps between logged scalars")
+    eval_every: int = _num(500, min=0, help="steps between metric evaluations (0 = off)")
+    eval_n: int = _num(1000, min=10, help="generated samples for metrics during training")
+    sample_every: int = _num(1000, min=0, help="steps between sample pictures (0 = off)")
+    ckpt_every: int = _num(1000, min=1, help="steps between checkpoints")
+    keep_ckpts: int = _num(2, min=1, help="checkpoints kept")
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+
+@dataclass
+class EvalConfig:
+    """Final evaluation (`ganforge eval`)."""
+
+    n: int = _num(2500, min=10, help="generated samples (PacGAN protocol: 2500)")
+    hq_threshold: float = _num(3.0, min=0.0, help="high quality: distance to nearest mode < this many std")
+    bins: int = _num(50, min=2, help="histogram bins per axis for KL / JSD")
+    mmd_n: int = _num(1000, min=10, help="samples per side for the MMD test")
+    permutations: int = _num(200, min=10, help="permutations for the MMD p-value")
+
+
+@dataclass
+class Config:
+    """One training run."""
+
+    description: str = field(default="", metadata={"help": "one line shown by `ganforge presets`"})
+    recipe: str = _choices("gan", help="training recipe")
+    seed: int = _num(0, min=0, help="random seed")
+    device: str = _choices("auto", "cpu", "cuda", help="where to train")
+    loss: str = _choices(*LOSSES, help="adversarial loss")
+    gp_weight: float = _num(10.0, min=0.0, help="wgan-gp: gradient-penalty weight lambda")
+    clip: float = _num(0.01, min=0.0, help="wgan: weight-clipping bound c")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --------------------------------------------------------------------------- introspection
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def all_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of a config class, e.g. ``train.steps``."""
+    keys = []
+    for f in dataclasses.fields(cls):
+        t = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(t):
+            keys += all_keys(t, f"{prefix}{f.name}.")
+        else:
+            keys.append(prefix + f.name)
+    return keys
+
+
+def _nearest(key: str, options: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.4)
+    if not close:  # try the last component alone: "steps" -> "train.steps"
+        tails = {o.rsplit(".", 1)[-1]: o for o in options}
+        tail = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(tails), n=1, cutoff=0.6)
+        close = [tails[tail[0]]] if tail else []
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _coerce(key: str, value: Any, tp: Any, meta: typing.Mapping[str, Any]) -> Any:
+    """Check ``value`` against the annotation ``tp`` and the field's metadata; return it typed."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        tp = args[0]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ConfigError(f"{key} must be an integer, got {value!r}")
+    elif tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    elif tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # a path or description that YAML read as a number
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        allowed = ", ".join(meta["choices"])
+        raise ConfigError(
+            f"{key}={value!r} is not allowed; choose one of: {allowed}{_nearest(str(value), meta['choices'])}"
+        )
+    if meta.get("min") is not None and value < meta["min"]:
+        raise ConfigError(f"{key} must be >= {meta['min']}, got {value!r}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise ConfigError(f"{key} must be <= {meta['max']}, got {value!r}")
+    return value
+
+
+def from_dict(d: typing.Mapping[str, Any], cls: type = Config, prefix: str = "") -> Any:
+    """Build a config object from a nested mapping, refusing unknown keys and bad values."""
+    if not isinstance(d, typing.Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {d!r}")
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in d.items():
+        key = f"{prefix}{name}"
+        if name not in fields:
+            raise ConfigError(f"unknown config key '{key}'{_nearest(key, all_keys())}")
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = from_dict(value if value is not None else {}, tp, key + ".")
+        else:
+            kwargs[name] = _coerce(key, value, tp, fields[name].metadata)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply ``KEY=VALUE`` strings; values are parsed as YAML scalars (``3``, ``1e-4``, ``true``, ``null``)."""
+    d = to_dict(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like KEY=VALUE, e.g. train.steps=3000")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if key not in all_keys():
+            raise ConfigError(f"unknown config key '{key}'{_nearest(key, all_keys())}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, (dict, list)):
+            value = raw  # a plain string that happens to look like YAML
+        node = d
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return from_dict(d)
+
+
+# --------------------------------------------------------------------------- presets
+
+def preset_names() -> list[str]:
+    files = resources.files("ganforge") / "presets"
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        d = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{origin} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{origin} must hold a mapping of config keys, got {type(d).__name__}")
+    return d
+
+
+def load_config(preset_or_yaml: str, overrides: list[str] | None = None) -> Config:
+    """A preset name (``ring8``) or a path to a YAML file, then the ``KEY=VALUE`` overrides."""
+    path = Path(preset_or_yaml).expanduser()
+    if preset_or_yaml.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        cfg = from_dict(_read_yaml(path.read_text(), str(path)))
+    elif preset_or_yaml in preset_names():
+        text = (resources.files("ganforge") / "presets" / f"{preset_or_yaml}.yaml").read_text()
+        cfg = from_dict(_read_yaml(text, f"preset {preset_or_yaml}"))
+    else:
+        names = preset_names()
+        raise ConfigError(
+            f"unknown preset '{preset_or_yaml}'{_nearest(preset_or_yaml, names)} "
+            f"(presets: {', '.join(names)}; or give a path to a .yaml file)"
+        )
+    return apply_overrides(cfg, overrides or [])
+
+
+def list_presets() -> list[tuple[str, str]]:
+    return [(n, load_config(n).description) for n in preset_names()]
+
+
+# --------------------------------------------------------------------------- resolution
+
+#: Per-loss defaults: optimiser, lr, betas, k. GAN/NS/LSGAN/hinge: Radford et al. (Adam 2e-4, 0.5);
+#: WGAN: Arjovsky et al. (RMSprop 5e-5, n_critic 5); WGAN-GP: Gulrajani et al. (Adam 1e-4, (0, 0.9), 5).
+LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "minimax": dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1),
+    "ns": dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1),
+    "hinge": dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1),
+    "lsgan": dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1),
+    "wgan": dict(name="rmsprop", lr=5e-5, beta1=0.0, beta2=0.0, d_steps=5),
+    "wgan-gp": dict(name="adam", lr=1e-4, beta1=0.0, beta2=0.9, d_steps=5),
+}
+
+
+def resolve(cfg: Config) -> Config:
+    """Fill every ``auto``/``null`` field from the per-loss defaults and check cross-field rules."""
+    cfg = from_dict(to_dict(cfg))  # a copy
+    dft = LOSS_DEFAULTS[cfg.loss]
+    o = cfg.optim
+    if o.name == "auto":
+        o.name = dft["name"]
+    o.lr_g = dft["lr"] if o.lr_g is None else o.lr_g
+    o.lr_d = dft["lr"] if o.lr_d is None else o.lr_d
+    o.beta1 = dft["beta1"] if o.beta1 is None else o.beta1
+    o.beta2 = dft["beta2"] if o.beta2 is None else o.beta2
+    if cfg.train.d_steps is None:
+        cfg.train.d_steps = dft["d_steps"]
+    if cfg.data.std is None:
+        cfg.data.std = {"ring8": 0.01, "grid25": 0.05}.get(cfg.data.name, 0.0)
+    if cfg.data.name == "points" and not cfg.data.path:
+        raise ConfigError("data.name=points needs data.path=FILE (.npy or .csv with 2 columns)")
+    if cfg.train.batch_size % cfg.model.pack:
+        raise ConfigError(
+            f"train.batch_size ({cfg.train.batch_size}) must be a multiple of model.pack ({cfg.model.pack})"
+        )
+    if cfg.model.mbstd and (cfg.train.batch_size // cfg.model.pack) % cfg.model.mbstd:
+        raise ConfigError(
+            f"model.mbstd group size ({cfg.model.mbstd}) must divide the discriminator's batch "
+            f"({cfg.train.batch_size // cfg.model.pack})"
+        )
+    return cfg
+
+
+def describe_keys() -> list[tuple[str, str, str]]:
+    """(key, default, help) for every key: the reference table in docs/configuration.md."""
+    rows = []
+
+    def walk(cls: type, obj: Any, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            t = _hints(cls)[f.name]
+            if dataclasses.is_dataclass(t):
+                walk(t, getattr(obj, f.name), f"{prefix}{f.name}.")
+            else:
+                help_ = f.metadata.get("help", "")
+                if f.metadata.get("choices"):
+                    help_ += f" ({' | '.join(f.metadata['choices'])})"
+                rows.append((prefix + f.name, repr(getattr(obj, f.name)), help_))
+
+    walk(Config, Config(), "")
+    return rows

@@ -1,0 +1,1 @@
+"""Data sources. Toy 2-D distributions live in :mod:`ganforge.data.toy2d`."""

@@ -1,0 +1,17 @@
+"""Errors a user can fix. The CLI prints them as one line and exits non-zero, without a traceback."""
+
+
+class GanforgeError(Exception):
+    """Base class: a problem with the user's input, files or settings."""
+
+
+class ConfigError(GanforgeError, ValueError):
+    """An unknown config key, a bad value or a combination that cannot work."""
+
+
+class DataError(GanforgeError, ValueError):
+    """Training data that cannot be read or used."""
+
+
+class CheckpointError(GanforgeError):
+    """A checkpoint or run folder that is missing, truncated or of the wrong kind."""

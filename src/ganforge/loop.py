@@ -1,0 +1,287 @@
+"""The training loop: one function that owns the mechanics for every recipe.
+
+    from ganforge.config import load_config
+    from ganforge.loop import train, resume
+    run_dir = train(load_config("ring8", ["train.steps=3000"]), "runs/ring8")
+    resume("runs/ring8", ["train.steps=5000"])            # continues exactly where it stopped
+
+Each iteration runs the recipe's phases in order (a phase runs ``repeats`` times every
+``interval`` iterations). For each update the loop freezes every other model, zeroes
+gradients, calls the phase's ``step``, back-propagates and steps the optimiser. At the
+logging interval (the only place values leave the device) it writes ``metrics.jsonl``
+(and TensorBoard events when installed); it evaluates, draws pictures and writes atomic
+checkpoints on their own intervals. A checkpoint holds every model, optimiser,
+scheduler, RNG state, the step and the logged history, so a resumed run on the CPU is
+bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from ganforge import checkpoint
+from ganforge.config import Config, from_dict, resolve, to_dict
+from ganforge.errors import CheckpointError, ConfigError, GanforgeError
+from ganforge.recipes import gan
+from ganforge.recipes.base import Recipe
+
+RECIPES = {"gan": gan}
+
+
+class TrainingDiverged(GanforgeError):
+    """A loss became NaN or infinite."""
+
+
+def select_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; ``cuda`` without a GPU is a clear error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but PyTorch sees no CUDA device; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r}; choose one of: auto, cpu, cuda")
+    return torch.device(name)
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
+    """Create an empty run folder; refuse to reuse a non-empty one unless ``overwrite``."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise ConfigError(
+                f"run folder {run_dir} already exists and is not empty; use `ganforge resume {run_dir}` "
+                "to continue it, --overwrite to start again, or another --out"
+            )
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"{run_dir} is not a ganforge run folder (no config.yaml); refusing to overwrite it")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def read_run_config(run_dir: Path) -> Config:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir} is not a ganforge run folder (no config.yaml)")
+    return from_dict(yaml.safe_load(path.read_text()) or {})
+
+
+def write_config(cfg: Config, run_dir: Path) -> None:
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+# --------------------------------------------------------------------------- public entry points
+
+def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwrite: bool = False) -> Path:
+    """Train a fresh run into ``run_dir``; returns the folder."""
+    if device is not None:
+        cfg = from_dict({**to_dict(cfg), "device": device})
+    cfg = resolve(cfg)
+    dev = select_device(cfg.device)
+    run_dir = Path(run_dir).expanduser()
+    recipe_module(cfg)  # fail before touching the disk
+    prepare_run_dir(run_dir, overwrite)
+    write_config(cfg, run_dir)
+    return _fit(cfg, run_dir, dev, state=None)
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: str | None = None) -> Path:
+    """Continue a run from its newest checkpoint. Only ``train.*`` keys may change (e.g. ``train.steps``)."""
+    from ganforge.config import apply_overrides
+
+    run_dir = Path(run_dir).expanduser()
+    cfg = read_run_config(run_dir)
+    for item in overrides or []:
+        key = item.split("=", 1)[0].strip()
+        if not key.startswith("train."):
+            raise ConfigError(f"only train.* keys can change on resume (got '{key}'); start a new run instead")
+    cfg = resolve(apply_overrides(cfg, overrides or []))
+    if device is not None:
+        cfg.device = device
+    dev = select_device(cfg.device)
+    state = checkpoint.load(checkpoint.latest(run_dir))
+    if state.get("recipe") != cfg.recipe:
+        raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r}")
+    write_config(cfg, run_dir)
+    return _fit(cfg, run_dir, dev, state=state)
+
+
+def recipe_module(cfg: Config) -> Any:
+    if cfg.recipe not in RECIPES:
+        raise ConfigError(f"unknown recipe {cfg.recipe!r}; choose one of: {', '.join(RECIPES)}")
+    return RECIPES[cfg.recipe]
+
+
+# --------------------------------------------------------------------------- the loop
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _set_trainable(recipe: Recipe, name: str) -> None:
+    for key, m in recipe.models.items():
+        m.requires_grad_(key == name)
+
+
+def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+class _Logger:
+    """metrics.jsonl plus TensorBoard events when ``tensorboard`` is installed."""
+
+    def __init__(self, run_dir: Path, history: list[dict[str, float]]) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        # rewrite from the checkpoint's history: lines logged after it (before a crash) are dropped
+        with self.path.open("w") as f:
+            for rec in history:
+                f.write(json.dumps(rec) + "\n")
+        self.tb = None
+        with contextlib.suppress(ImportError):
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run_dir / "tb"))
+
+    def write(self, record: dict[str, float]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if k != "step":
+                    self.tb.add_scalar(k, v, record["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any] | None) -> Path:
+    from ganforge import sample as sampling  # inference helpers: pictures and in-training metrics
+
+    tc = cfg.train
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # tiny activations late in training otherwise slow the CPU several-fold
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    seed_everything(cfg.seed)
+    recipe = recipe_module(cfg).build(cfg, device)
+    step, history = 0, []
+    accum: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    if state is not None:
+        step, history = _restore(recipe, state, accum, counts, device)
+    logger = _Logger(run_dir, history)
+    model = sampling.TrainedModel(cfg, recipe.models, recipe.extra_state, device)
+    bar = tqdm(total=tc.steps, initial=step, disable=not tc.progress, desc="train", unit="step",
+               dynamic_ncols=True, leave=True)
+    try:
+        while step < tc.steps:
+            log_now = (step + 1) % tc.log_every == 0 or step == 0 or step + 1 == tc.steps
+            for phase in recipe.phases:
+                if step % phase.interval:
+                    continue
+                opt = recipe.optimizers[phase.module]
+                _set_trainable(recipe, phase.module)
+                for r in range(phase.repeats):
+                    batch = recipe.next_batch()
+                    opt.zero_grad(set_to_none=True)
+                    loss, logs = phase.step(recipe.models, batch)
+                    loss.backward()
+                    if log_now and r == phase.repeats - 1:
+                        logs[f"Grad/{phase.module}"] = _grad_norm(recipe.models[phase.module])
+                    opt.step()
+                    if phase.after_step is not None:
+                        phase.after_step(recipe.models)
+                    for k, v in logs.items():
+                        accum[k] = accum[k] + v.float() if k in accum else v.float()
+                        counts[k] = counts.get(k, 0) + 1
+            for sched in recipe.schedulers.values():
+                sched.step()
+            step += 1
+            bar.update(1)
+
+            record: dict[str, float] = {}
+            if log_now:
+                record.update({k: float(v) / counts[k] for k, v in accum.items()})  # the one host sync
+                accum.clear()
+                counts.clear()
+                bad = [k for k, v in record.items() if not math.isfinite(v)]
+                if bad:
+                    raise TrainingDiverged(
+                        f"training diverged at step {step}: {bad[0]} = {record[bad[0]]}; lower the learning "
+                        f"rates (optim.lr_g / optim.lr_d) or resume from the last checkpoint in {run_dir}"
+                    )
+            if tc.eval_every and (step % tc.eval_every == 0 or step == tc.steps):
+                record.update(model.quick_metrics(tc.eval_n, seed=cfg.seed * 100003 + step))
+            if record:
+                record = {"step": step, **record}
+                history.append(record)
+                logger.write(record)
+                bar.set_postfix({k.split("/", 1)[1]: f"{v:.3g}" for k, v in record.items()
+                                 if k.startswith(("Loss/", "Metric/modes", "Metric/hq"))}, refresh=False)
+            if tc.sample_every and (step % tc.sample_every == 0 or step == tc.steps):
+                model.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
+            if step % tc.ckpt_every == 0 or step == tc.steps:
+                _save(cfg, recipe, run_dir, step, history, accum, counts)
+    finally:
+        bar.close()
+        logger.close()
+    sampling.write_run_report(run_dir)
+    return run_dir
+
+
+def _save(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[dict[str, float]],
+          accum: dict[str, torch.Tensor], counts: dict[str, int]) -> None:
+    state = {
+        "format": checkpoint.FORMAT,
+        "version": checkpoint.VERSION,
+        "recipe": cfg.recipe,
+        "config": to_dict(cfg),
+        "step": step,
+        "models": {k: m.state_dict() for k, m in recipe.models.items()},
+        "optimizers": {k: o.state_dict() for k, o in recipe.optimizers.items()},
+        "schedulers": {k: s.state_dict() for k, s in recipe.schedulers.items()},
+        "extra": {k: v.detach().cpu() for k, v in recipe.extra_state.items()},
+        "rng": checkpoint.rng_state(),
+        "history": history,
+        "accum": {k: v.detach().cpu() for k, v in accum.items()},
+        "counts": dict(counts),
+    }
+    checkpoint.save(state, checkpoint.ckpt_path(run_dir, step), keep=cfg.train.keep_ckpts)
+
+
+def _restore(recipe: Recipe, state: dict[str, Any], accum: dict[str, torch.Tensor], counts: dict[str, int],
+             device: torch.device) -> tuple[int, list[dict[str, float]]]:
+    try:
+        for k, m in recipe.models.items():
+            m.load_state_dict(state["models"][k])
+        for k, o in recipe.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in recipe.schedulers.items():
+            if k in state.get("schedulers", {}):
+                s.load_state_dict(state["schedulers"][k])
+    except (KeyError, RuntimeError) as e:
+        raise CheckpointError(
+            f"checkpoint does not fit this run's networks ({str(e).splitlines()[0][:200]})"
+        ) from None
+    for k, v in state.get("extra", {}).items():
+        recipe.extra_state[k] = v
+    accum.update({k: v.to(device) for k, v in state.get("accum", {}).items()})
+    counts.update(state.get("counts", {}))
+    checkpoint.set_rng_state(state["rng"])
+    return int(state["step"]), list(state.get("history", []))

@@ -1,0 +1,78 @@
+"""Adversarial losses as pure functions of logits, and penalties.
+
+``D`` outputs a logit ``l``; ``D(x) = sigmoid(l)`` where a probability is meant. With
+``softplus(t) = log(1 + e^t)``: ``-log sigmoid(l) = softplus(-l)`` and
+``-log(1 - sigmoid(l)) = softplus(l)``, which keeps every loss finite for any logit.
+
+    loss_D = d_loss("ns", logits_real, logits_fake)
+    loss_G = g_loss("ns", logits_fake)
+    loss_D = loss_D + gp_weight * gradient_penalty(D, real, fake)   # wgan-gp
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """The discriminator's (critic's) loss, to be minimised."""
+    if kind in ("minimax", "ns"):
+        # Goodfellow et al. (2014): max_D E[log D(x)] + E[log(1 - D(G(z)))]
+        return F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
+    if kind in ("wgan", "wgan-gp"):
+        # Arjovsky et al. (2017): max_D E[D(x)] - E[D(G(z))]  (D a 1-Lipschitz critic)
+        return logits_fake.mean() - logits_real.mean()
+    if kind == "hinge":
+        # Lim & Ye (2017); Miyato et al. (2018): E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]
+        return F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
+    if kind == "lsgan":
+        # Mao et al. (2017), a=0, b=1: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]
+        return 0.5 * (logits_real - 1).pow(2).mean() + 0.5 * logits_fake.pow(2).mean()
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def g_loss(kind: str, logits_fake: torch.Tensor) -> torch.Tensor:
+    """The generator's loss, to be minimised."""
+    if kind == "minimax":
+        # Saturating: min_G E[log(1 - D(G(z)))] = E[-softplus(l)]; its gradient vanishes as D(G(z)) -> 0
+        return -F.softplus(logits_fake).mean()
+    if kind == "ns":
+        # Non-saturating: min_G -E[log D(G(z))] = E[softplus(-l)]
+        return F.softplus(-logits_fake).mean()
+    if kind in ("wgan", "wgan-gp", "hinge"):
+        # min_G -E[D(G(z))]
+        return -logits_fake.mean()
+    if kind == "lsgan":
+        # c=1: 1/2 E[(D(G(z)) - 1)^2]
+        return 0.5 * (logits_fake - 1).pow(2).mean()
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module, real: torch.Tensor,
+                     fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al., 2017): E[(||grad_x D(x_hat)||_2 - 1)^2], x_hat on real-fake lines.
+
+    Args:
+        D: the critic.
+        real, fake: (B, ...) batches of the same shape; ``fake`` should be detached.
+        generator: RNG for the interpolation weights (for reproducible runs).
+    """
+    B = real.shape[0]
+    dev = generator.device if generator is not None else real.device
+    eps = torch.rand(B, *([1] * (real.dim() - 1)), generator=generator, device=dev).to(real)  # (B, 1, ...)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, ...)
+    out = D(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    norms = grad.reshape(B, -1).norm(2, dim=1)  # (B,)
+    return (norms - 1).pow(2).mean()
+
+
+def r1_penalty(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al., 2018): E[||grad_x D(x)||^2] on real data; multiply by gamma / 2."""
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
+    return grad.reshape(real.shape[0], -1).pow(2).sum(1).mean()

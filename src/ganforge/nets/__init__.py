@@ -1,0 +1,1 @@
+"""Pure ``nn.Module`` networks: constructors take plain numbers, nothing here knows about training."""

@@ -1,0 +1,40 @@
+"""What a recipe hands to the training loop: models, optimisers, phases and a batch source.
+
+A :class:`Phase` is one kind of update: a name, the model whose parameters it changes,
+the optimiser that changes them, how many times it runs per iteration (``repeats``,
+e.g. k critic steps) and every how many iterations (``interval``, e.g. lazy R1), and
+``step(models, batch) -> (loss, logs)``. The loop does zero_grad/backward/step, freezes
+every other model, logs, checkpoints; a recipe never repeats those mechanics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+Batch = dict[str, torch.Tensor]
+Models = dict[str, nn.Module]
+StepFn = Callable[[Models, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+@dataclass
+class Phase:
+    name: str
+    module: str  # key in Recipe.models whose parameters this phase updates (and the optimiser's key)
+    step: StepFn
+    repeats: int = 1
+    interval: int = 1
+    after_step: Callable[[Models], None] | None = None  # e.g. weight clipping after each critic step
+
+
+@dataclass
+class Recipe:
+    models: Models
+    optimizers: dict[str, torch.optim.Optimizer]
+    phases: list[Phase]
+    next_batch: Callable[[], Batch]  # draws from the global torch RNG, so checkpoints capture data order
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)  # stepped per iteration
+    extra_state: dict[str, torch.Tensor] = field(default_factory=dict)  # saved in checkpoints (e.g. data scaling)

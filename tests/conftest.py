@@ -1,0 +1,33 @@
+"""Shared fixtures: a tiny, fast training config and a trained tiny run."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+TINY = [
+    "model.g_width=16", "model.d_width=16", "model.g_depth=2", "model.d_depth=2",
+    "train.batch_size=32", "train.steps=40", "train.log_every=10", "train.eval_every=20", "train.eval_n=100",
+    "train.sample_every=40", "train.ckpt_every=20", "train.progress=false",
+    "eval.n=200", "eval.mmd_n=100", "eval.permutations=20",
+]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)  # small nets: threads cost more than they give, and keep results stable
+    yield
+
+
+@pytest.fixture
+def tiny() -> list[str]:
+    return list(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    from ganforge.config import load_config
+    from ganforge.loop import train
+
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    return train(load_config("ring8", TINY), out)
