@@ -54,7 +54,7 @@ def test_eval_prints_table_and_writes_json(tiny_run, capsys):
     out = capsys.readouterr().out
     assert "real floor" in out and "modes" in out and "w1" in out
     result = json.loads((tiny_run / "eval.json").read_text())
-    assert result["provenance"]["n"] == 200
+    assert result["provenance"]["n_fake"] == 200
     assert result["floor"]["modes"] == 8 and result["floor"]["hq"] > 95
 
 

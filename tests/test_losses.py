@@ -24,11 +24,11 @@ def test_known_values_at_zero_logits():
 @pytest.mark.parametrize("kind", LOSSES)
 def test_gradient_signs(kind):
     """D's loss falls as real logits rise / fake logits fall; G's loss falls as fake logits rise."""
-    real = torch.zeros(8, requires_grad=True)
-    fake = torch.zeros(8, requires_grad=True)
+    real = torch.full((8,), 0.5, requires_grad=True)  # inside every margin (hinge, LSGAN targets 0 and 1)
+    fake = torch.full((8,), 0.5, requires_grad=True)
     losses.d_loss(kind, real, fake).backward()
     assert (real.grad < 0).all() and (fake.grad > 0).all()
-    fake2 = torch.zeros(8, requires_grad=True)
+    fake2 = torch.full((8,), 0.5, requires_grad=True)
     losses.g_loss(kind, fake2).backward()
     assert (fake2.grad < 0).all()
 

@@ -70,6 +70,8 @@ def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
 
 def read_run_config(run_dir: Path) -> Config:
     path = Path(run_dir) / "config.yaml"
+    if not Path(run_dir).is_dir():
+        raise CheckpointError(f"run folder {run_dir} does not exist")
     if not path.is_file():
         raise CheckpointError(f"{run_dir} is not a ganforge run folder (no config.yaml)")
     return from_dict(yaml.safe_load(path.read_text()) or {})
@@ -88,7 +90,7 @@ def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwr
     cfg = resolve(cfg)
     dev = select_device(cfg.device)
     run_dir = Path(run_dir).expanduser()
-    recipe_module(cfg)  # fail before touching the disk
+    recipe_module(cfg).validate(cfg)  # bad data or settings fail before anything is written
     prepare_run_dir(run_dir, overwrite)
     write_config(cfg, run_dir)
     return _fit(cfg, run_dir, dev, state=None)
@@ -174,7 +176,9 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
 
     tc = cfg.train
     if device.type == "cpu":
-        torch.set_flush_denormal(True)  # tiny activations late in training otherwise slow the CPU several-fold
+        # tiny activations late in training otherwise slow the CPU several-fold; undone in `finally` below,
+        # as it is process-wide state
+        torch.set_flush_denormal(True)
     else:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -241,6 +245,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     finally:
         bar.close()
         logger.close()
+        if device.type == "cpu":
+            torch.set_flush_denormal(False)
     sampling.write_run_report(run_dir)
     return run_dir
 

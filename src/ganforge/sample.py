@@ -185,7 +185,8 @@ class Run(TrainedModel):
         self.history: list[dict[str, float]] = list(state.get("history", []))
 
     def __repr__(self) -> str:
-        return f"Run({str(self.run_dir)!r}, step={self.step}, loss={self.config.loss!r}, data={self.config.data.name!r})"
+        c = self.config
+        return f"Run({str(self.run_dir)!r}, step={self.step}, loss={c.loss!r}, data={c.data.name!r})"
 
     def curves(self, path: str | Path | None = None) -> Figure:
         """Loss, gradient and metric curves over training."""
@@ -197,8 +198,10 @@ class Run(TrainedModel):
         """Evaluate and (by default) write ``eval.json`` into the run folder."""
         result = super().evaluate(n, seed)
         result["provenance"].update({"step": self.step, "run": str(self.run_dir)})
-        if write:
-            (self.run_dir / "eval.json").write_text(json.dumps(result, indent=2, allow_nan=True) + "\n")
+        if write:  # strict JSON: NaN (e.g. reverse KL with no high-quality sample) becomes null
+            clean = {k: {m: (None if isinstance(v, float) and not math.isfinite(v) else v) for m, v in d.items()}
+                     for k, d in result.items()}
+            (self.run_dir / "eval.json").write_text(json.dumps(clean, indent=2) + "\n")
         return result
 
     def report(self, eval_result: dict[str, Any] | None = None) -> Path:

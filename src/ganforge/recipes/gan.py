@@ -28,10 +28,15 @@ def build_models(cfg: Config) -> Models:
     return {"G": G, "D": D}
 
 
+def validate(cfg: Config) -> None:
+    """Raise a clear error for unusable data or settings, before a run folder is created."""
+    make_distribution(cfg.data)
+
+
 def make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
     o = cfg.optim
     if o.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2))
+        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=True)
     if o.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     if o.name == "sgd":
