@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -24,18 +23,13 @@ import numpy as np
 from ganforge.errors import GanforgeError
 
 
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "n/a"
-        return f"{v:.4g}"
-    return str(v)
-
-
 def eval_table(result: dict) -> str:
     """A plain-text table: metric | model | real floor."""
+    from ganforge.viz.report import format_value
+
     model, floor = result["model"], result.get("floor", {})
-    rows = [("metric", "model", "real floor")] + [(k, _fmt(v), _fmt(floor.get(k, ""))) for k, v in model.items()]
+    rows = [("metric", "model", "real floor")] + [(k, format_value(v), format_value(floor.get(k)))
+                                                  for k, v in model.items()]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
     lines.insert(1, "-" * len(lines[0]))

@@ -22,6 +22,7 @@ import json
 import math
 import random
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from ganforge import checkpoint
-from ganforge.config import Config, from_dict, resolve, to_dict
+from ganforge.config import Config, apply_overrides, from_dict, resolve, to_dict
 from ganforge.errors import CheckpointError, ConfigError, GanforgeError
 from ganforge.recipes import gan
 from ganforge.recipes.base import Recipe
@@ -98,8 +99,6 @@ def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwr
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: str | None = None) -> Path:
     """Continue a run from its newest checkpoint. Only ``train.*`` keys may change (e.g. ``train.steps``)."""
-    from ganforge.config import apply_overrides
-
     run_dir = Path(run_dir).expanduser()
     cfg = read_run_config(run_dir)
     for item in overrides or []:
@@ -184,11 +183,13 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         torch.backends.cudnn.allow_tf32 = True
     seed_everything(cfg.seed)
     recipe = recipe_module(cfg).build(cfg, device)
-    step, history = 0, []
+    step, history, elapsed = 0, [], 0.0
     accum: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     if state is not None:
         step, history = _restore(recipe, state, accum, counts, device)
+        elapsed = float(state.get("elapsed", 0.0))
+    started = time.perf_counter() - elapsed  # wall seconds spent training, carried across resumes
     logger = _Logger(run_dir, history)
     model = sampling.TrainedModel(cfg, recipe.models, recipe.extra_state, device)
     bar = tqdm(total=tc.steps, initial=step, disable=not tc.progress, desc="train", unit="step",
@@ -221,7 +222,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
 
             record: dict[str, float] = {}
             if log_now:
-                record.update({k: float(v) / counts[k] for k, v in accum.items()})  # the one host sync
+                sums = torch.stack(list(accum.values())).tolist()  # the loop's one host sync, at this interval
+                record.update({k: v / counts[k] for k, v in zip(accum, sums, strict=True)})
                 accum.clear()
                 counts.clear()
                 bad = [k for k, v in record.items() if not math.isfinite(v)]
@@ -241,7 +243,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             if tc.sample_every and (step % tc.sample_every == 0 or step == tc.steps):
                 model.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
             if step % tc.ckpt_every == 0 or step == tc.steps:
-                _save(cfg, recipe, run_dir, step, history, accum, counts)
+                _save(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started)
     finally:
         bar.close()
         logger.close()
@@ -252,7 +254,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
 
 
 def _save(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[dict[str, float]],
-          accum: dict[str, torch.Tensor], counts: dict[str, int]) -> None:
+          accum: dict[str, torch.Tensor], counts: dict[str, int], elapsed: float) -> None:
     state = {
         "format": checkpoint.FORMAT,
         "version": checkpoint.VERSION,
@@ -267,6 +269,7 @@ def _save(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[d
         "history": history,
         "accum": {k: v.detach().cpu() for k, v in accum.items()},
         "counts": dict(counts),
+        "elapsed": elapsed,
     }
     checkpoint.save(state, checkpoint.ckpt_path(run_dir, step), keep=cfg.train.keep_ckpts)
 

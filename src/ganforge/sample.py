@@ -122,8 +122,8 @@ class TrainedModel:
         return {"centers": None, "std": None}
 
     def quick_metrics(self, n: int, seed: int = 0) -> dict[str, float]:
-        """The cheap metrics logged during training: modes, high-quality %, reverse KL, W1."""
-        from ganforge.metrics import mode_stats, wasserstein1
+        """The cheap metrics logged during training: modes, high-quality %, reverse KL, W1, KL, JSD."""
+        from ganforge.metrics import histogram_divergences, mode_stats, wasserstein1
 
         fake, real = self.sample(n, seed=seed), self.real(n, seed=seed + 1)
         out: dict[str, float] = {}
@@ -132,6 +132,8 @@ class TrainedModel:
             stats = mode_stats(fake, m["centers"], m["std"], self.config.eval.hq_threshold)
             out.update({f"Metric/{k}": float(v) for k, v in stats.items()})
         out["Metric/w1"] = wasserstein1(fake, real)
+        hist = histogram_divergences(real, fake, bins=self.config.eval.bins)
+        out.update({"Metric/kl": hist["kl"], "Metric/jsd": hist["jsd"]})
         return {k: v for k, v in out.items() if math.isfinite(v)}
 
     def evaluate(self, n: int | None = None, seed: int = 0) -> dict[str, Any]:
@@ -182,6 +184,7 @@ class Run(TrainedModel):
             raise CheckpointError(f"{self.run_dir}: checkpoint does not fit its config ({str(e)[:200]})") from None
         super().__init__(ckpt_cfg, models, state["extra"], device)
         self.step = int(state["step"])
+        self.train_seconds = float(state.get("elapsed", 0.0))  # wall time of the training loop, all sessions
         self.history: list[dict[str, float]] = list(state.get("history", []))
 
     def __repr__(self) -> str:

@@ -56,5 +56,6 @@ def evaluate_toy(sample_fn: Callable[[int], np.ndarray], real_fn: Callable[[int,
         result["floor"] = _figures(np.asarray(real_fn(n, seed + 1)), real, **args)
     result["provenance"] = {"n_fake": n, "n_real": n, "mmd_n": min(mmd_n, n), "bins": bins,
                             "hq_threshold": hq_threshold, "permutations": permutations, "seed": seed,
-                            "w1": "exact (POT emd2, Euclidean)", "kl_jsd": "shared histogram, 0.5 pseudo-count"}
+                            "w1": "exact (POT emd2, Euclidean)",
+                            "kl_jsd": "shared histogram, 0.01 pseudo-count per bin"}
     return result

@@ -26,7 +26,7 @@ def wasserstein1(x: np.ndarray, y: np.ndarray, max_iter: int = 1_000_000) -> flo
     return float(ot.emd2(a, b, cost, numItermax=max_iter))
 
 
-def histogram_divergences(real: np.ndarray, fake: np.ndarray, bins: int = 50, alpha: float = 0.5) -> dict[str, float]:
+def histogram_divergences(real: np.ndarray, fake: np.ndarray, bins: int = 50, alpha: float = 0.01) -> dict[str, float]:
     """KL(real || fake) and JSD(real, fake) in nats on a shared ``bins`` x ``bins`` histogram.
 
     The histogram spans the joint bounding box of both samples. Each bin gets ``alpha``

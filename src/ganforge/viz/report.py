@@ -37,7 +37,7 @@ _CSS = (
 )
 
 
-def _fmt(v: object) -> str:
+def format_value(v: object) -> str:
     """ints as ints, floats with 4 significant digits, nan/inf/None as 'n/a'."""
     if v is None or isinstance(v, bool):
         return "n/a" if v is None else str(v)
@@ -70,11 +70,11 @@ def _summary(history: list[dict[str, float]]) -> str:
     if not history:
         return "No training records."
     last = history[-1]
-    parts = [f"final step {_fmt(last.get('step', len(history) - 1))}"]
+    parts = [f"final step {format_value(last.get('step', len(history) - 1))}"]
     losses: dict[str, object] = {}
     for rec in history:  # the latest value of each loss, even if the last record lacks it
         losses.update({k: v for k, v in rec.items() if k.startswith("Loss/")})
-    parts += [f"{k} {_fmt(v)}" for k, v in losses.items()]
+    parts += [f"{k} {format_value(v)}" for k, v in losses.items()]
     return ", ".join(parts)
 
 
@@ -82,8 +82,8 @@ def _eval_table(eval_result: dict) -> str:
     model, floor = eval_result.get("model") or {}, eval_result.get("floor") or {}
     names = list(model) + [k for k in floor if k not in model]
     head = "<tr><th>metric</th><th>model</th>" + ("<th>real floor</th>" if floor else "") + "</tr>"
-    rows = [f"<tr><td>{escape(str(n))}</td><td>{escape(_fmt(model.get(n)))}</td>"
-            + (f"<td>{escape(_fmt(floor.get(n)))}</td>" if floor else "") + "</tr>" for n in names]
+    rows = [f"<tr><td>{escape(str(n))}</td><td>{escape(format_value(model.get(n)))}</td>"
+            + (f"<td>{escape(format_value(floor.get(n)))}</td>" if floor else "") + "</tr>" for n in names]
     prov = eval_result.get("provenance") or {}
     prov_line = ", ".join(f"{k}: {v}" for k, v in prov.items())
     return (f"<h2>Evaluation</h2><table>{head}{''.join(rows)}</table>"
