@@ -4,7 +4,9 @@
     ganforge train ring8 --out runs/ring8 [--set train.steps=3000 --set loss=wgan-gp] [--device cpu|cuda|auto]
     ganforge resume runs/ring8 [--set train.steps=6000]
     ganforge sample runs/ring8 --n 2500 --out samples.npy      # or .png
-    ganforge eval runs/ring8 [--n 2500]
+    ganforge sample runs/mnist --n 64 --out grid.png [--class 7]   # images: .png grid or .npz (uint8 NHWC)
+    ganforge eval runs/ring8 [--n 2500] [--features mnist|fashion|inception|inception:PATH]
+    ganforge interpolate runs/mnist --steps 10 --method slerp --out strip.png   # or .gif / .webp
     ganforge config                                             # every key with its default and meaning
 
 A user mistake (unknown key, missing file, truncated checkpoint) prints one line and exits
@@ -76,19 +78,45 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from ganforge.sample import load_run
+    from ganforge.sample import ImageRun, load_run
 
     out = Path(args.out)
-    if out.suffix not in (".npy", ".png"):
-        raise GanforgeError(f"--out must end in .npy (points) or .png (a picture), got '{out.name}'")
     if args.n < 1:
         raise GanforgeError(f"--n must be >= 1, got {args.n}")
     run = load_run(args.run)
+    image = isinstance(run, ImageRun)
+    allowed = (".png", ".npz") if image else (".npy", ".png")
+    if out.suffix not in allowed:
+        what = "a .png grid or .npz (images, uint8 N x H x W x C)" if image else ".npy (points) or .png (a picture)"
+        raise GanforgeError(f"--out must be {what}, got '{out.name}'")
+    if args.cls is not None and not image:
+        raise GanforgeError("--class applies to conditional image runs")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        np.save(out, run.sample(args.n, seed=args.seed).astype(np.float32))
+    if not image:
+        if out.suffix == ".npy":
+            np.save(out, run.sample(args.n, seed=args.seed).astype(np.float32))
+        else:
+            run.plot(n=args.n, seed=args.seed, title=f"{run.run_dir.name}, step {run.step}", path=out)
+    elif out.suffix == ".png":
+        run.save_grid(out, n=args.n, seed=args.seed, labels=args.cls)
     else:
-        run.plot(n=args.n, seed=args.seed, title=f"{run.run_dir.name}, step {run.step}", path=out)
+        labels = run.labels_for(args.n, args.cls)
+        arrays = {"images": run.sample(args.n, seed=args.seed, labels=labels)}
+        if labels is not None:
+            arrays["labels"] = labels.numpy()
+        np.savez_compressed(out, **arrays)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from ganforge.sample import ImageRun, load_run
+
+    run = load_run(args.run)
+    if not isinstance(run, ImageRun):
+        raise GanforgeError("interpolate works on image runs; for a 2-D run use `ganforge sample`")
+    out = run.save_interpolation(args.out, rows=args.rows, steps=args.steps, method=args.method, seed=args.seed,
+                                 labels=args.cls)
     print(f"wrote {out}")
     return 0
 
@@ -99,7 +127,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.n is not None and args.n < 10:
         raise GanforgeError(f"--n must be >= 10, got {args.n}")
     run = load_run(args.run)
-    result = run.evaluate(n=args.n, seed=args.seed)
+    kwargs = {"features": args.features} if args.features else {}
+    if args.features and not hasattr(run, "extractor"):
+        raise GanforgeError("--features applies to image runs")
+    result = run.evaluate(n=args.n, seed=args.seed, **kwargs)
     print(eval_table(result))
     print(f"\nwrote {run.run_dir / 'eval.json'}")
     if args.json:
@@ -140,13 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, default=1000)
     s.add_argument("--out", required=True, metavar="FILE")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--class", dest="cls", type=int, default=None, metavar="K",
+                   help="conditional runs: samples of class K only (default: a class per row)")
     s.set_defaults(fn=cmd_sample)
+
+    s = sub.add_parser("interpolate", help="walk the latent space of an image run: a strip or an animation")
+    s.add_argument("run", type=Path, metavar="DIR")
+    s.add_argument("--steps", type=int, default=10, help="images per walk, ends included")
+    s.add_argument("--rows", type=int, default=4, help="walks (latent pairs)")
+    s.add_argument("--method", choices=["lerp", "slerp"], default="slerp")
+    s.add_argument("--out", required=True, metavar="FILE", help=".png strip, or .gif / .webp animation")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--class", dest="cls", type=int, default=None, metavar="K", help="conditional runs: class K")
+    s.set_defaults(fn=cmd_interpolate)
 
     s = sub.add_parser("eval", help="evaluate a run against real data; writes DIR/eval.json")
     s.add_argument("run", type=Path, metavar="DIR")
     s.add_argument("--n", type=int, default=None, help="generated samples (default: the config's eval.n)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true", help="also print the result as JSON")
+    s.add_argument("--features", default=None,
+                   help="image runs: mnist | fashion | inception | inception:PATH (default: eval.features)")
     s.set_defaults(fn=cmd_eval)
     return p
 

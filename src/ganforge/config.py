@@ -29,6 +29,8 @@ from ganforge.errors import ConfigError
 
 LOSSES = ("minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan")
 TOY_DISTRIBUTIONS = ("ring8", "grid25", "spiral", "moons", "circles", "swissroll", "points")
+IMAGE_DATA = ("mnist", "fashion", "digits8", "images")  # "images": the user's folder / .npz / IDX files at data.root
+IMAGE_SIZES = (28, 32, 64, 128)
 
 
 def _choices(*values: str, help: str = "") -> Any:
@@ -43,7 +45,8 @@ def _num(default: Any, *, min: float | None = None, max: float | None = None, he
 class DataConfig:
     """Where the training points come from."""
 
-    name: str = _choices(*TOY_DISTRIBUTIONS, help="built-in 2-D distribution, or 'points' for data.path")
+    name: str = _choices(*TOY_DISTRIBUTIONS, *IMAGE_DATA,
+                         help="2-D distribution ('points' = data.path), or image data ('images' = data.root)")
     path: str | None = field(default=None, metadata={"help": "user points: .npy (N, 2) or .csv with 2 columns"})
     n_modes: int = _num(8, min=1, help="ring8: number of Gaussians on the circle")
     radius: float = _num(1.0, min=0.0, help="ring8: circle radius")
@@ -52,13 +55,19 @@ class DataConfig:
     std: float | None = _num(None, min=0.0, help="mixture std; null = 0.01 for ring8, 0.05 for grid25")
     noise: float = _num(0.05, min=0.0, help="spiral/moons/circles/swissroll: Gaussian noise std")
     normalize: bool = field(default=True, metadata={"help": "train on standardised coordinates"})
+    root: str | None = field(default=None, metadata={"help": "your images: a folder (class sub-folders = labels), "
+                                                             "a .npz file or a folder of IDX files"})
+    size: int | None = _num(None, min=8, help="image side in pixels (28, 32, 64, 128); null = the data's own")
+    channels: int | None = _num(None, min=1, max=3, help="1 (gray) or 3 (RGB); null = the data's own")
+    skip_bad: bool = field(default=False, metadata={"help": "skip unreadable image files (and count them) "
+                                                            "instead of stopping"})
 
 
 @dataclass
 class ModelConfig:
-    """The MLP generator and discriminator for 2-D data."""
+    """The networks: an MLP pair for 2-D data, DCGAN for images."""
 
-    z_dim: int = _num(2, min=1, help="noise size")
+    z_dim: int | None = _num(None, min=1, help="noise size (null = 2 for 2-D data, 100 for images)")
     g_width: int = _num(256, min=1, help="generator hidden width")
     g_depth: int = _num(3, min=1, help="generator hidden layers")
     g_batchnorm: bool = field(default=False, metadata={"help": "batch norm in the generator's hidden layers"})
@@ -66,6 +75,15 @@ class ModelConfig:
     d_depth: int = _num(3, min=1, help="discriminator hidden layers")
     pack: int = _num(1, min=1, help="PacGAN packing degree (1 = off): D judges `pack` samples jointly")
     mbstd: int = _num(0, min=0, help="minibatch-std group size in D (0 = off)")
+    ngf: int = _num(64, min=1, help="images: generator width (channels of the last hidden layer)")
+    ndf: int = _num(64, min=1, help="images: discriminator width (channels of the first layer)")
+    upsample: str = _choices("deconv", "resize", help="images: transposed conv 4-2-1, or nearest resize + conv")
+    d_norm: str = _choices("auto", "batch", "none", "spectral", "instance",
+                           help="images: normalisation in D (auto = batch; instance for wgan-gp)")
+    cond: str = _choices("none", "concat", "projection",
+                         help="conditional GAN: labels into G (embedding + concat) and D (concat or projection)")
+    num_classes: int | None = _num(None, min=0, help="classes of a conditional model (null = from the data; "
+                                   "filled in when training starts)")
 
 
 @dataclass
@@ -95,13 +113,21 @@ class TrainConfig:
     ckpt_every: int = _num(1000, min=1, help="steps between checkpoints")
     keep_ckpts: int = _num(2, min=1, help="checkpoints kept")
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    ema: float = _num(0.0, min=0.0, max=1.0, help="decay of the generator's moving average G_ema used for "
+                      "sampling and evaluation (0 = off, e.g. 0.999)")
+    augment: str = field(default="", metadata={"help": "images: DiffAugment policy for D's inputs, e.g. "
+                                                       "'color,translation,cutout' ('' = off)"})
 
 
 @dataclass
 class EvalConfig:
     """Final evaluation (`ganforge eval`)."""
 
-    n: int = _num(2500, min=10, help="generated samples (PacGAN protocol: 2500)")
+    n: int | None = _num(None, min=10, help="generated samples (null = 2500 for 2-D (PacGAN protocol); "
+                         "for images the held-out split's size, capped at 10000)")
+    features: str = field(default="auto", metadata={"help": "images: feature space for FID/KID/precision/recall: "
+                          "auto (the shipped classifier for mnist/digits8/fashion, else inception), mnist, "
+                          "fashion, inception, inception:PATH"})
     hq_threshold: float = _num(3.0, min=0.0, help="high quality: distance to nearest mode < this many std")
     bins: int = _num(50, min=2, help="histogram bins per axis for KL / JSD")
     mmd_n: int = _num(1000, min=10, help="samples per side for the MMD test")
@@ -315,6 +341,16 @@ def resolve(cfg: Config) -> Config:
         cfg.train.d_steps = dft["d_steps"]
     if cfg.data.std is None:
         cfg.data.std = {"ring8": 0.01, "grid25": 0.05}.get(cfg.data.name, 0.0)
+    if cfg.data.root and cfg.data.name in IMAGE_DATA:
+        cfg.data.name = "images"  # a preset for bundled digits + data.root=... trains on the user's images
+    if is_image(cfg):
+        _resolve_images(cfg)
+        return cfg
+    if cfg.model.z_dim is None:
+        cfg.model.z_dim = 2
+    for key, val in (("model.cond", cfg.model.cond != "none"), ("train.augment", bool(cfg.train.augment))):
+        if val:
+            raise ConfigError(f"{key} applies to image data; data.name={cfg.data.name!r} is a 2-D distribution")
     if cfg.data.name == "points" and not cfg.data.path:
         raise ConfigError("data.name=points needs data.path=FILE (.npy or .csv with 2 columns)")
     if cfg.train.batch_size % cfg.model.pack:
@@ -327,6 +363,40 @@ def resolve(cfg: Config) -> Config:
             f"({cfg.train.batch_size // cfg.model.pack})"
         )
     return cfg
+
+
+def is_image(cfg: Config) -> bool:
+    """Whether a config trains on images (DCGAN networks) rather than 2-D points (MLPs)."""
+    return cfg.data.name in IMAGE_DATA
+
+
+def _resolve_images(cfg: Config) -> None:
+    d, m = cfg.data, cfg.model
+    if d.name == "images" and not d.root:
+        raise ConfigError("data.name=images needs data.root=PATH (an image folder, a .npz file or IDX files)")
+    if d.size is None:
+        d.size = 32 if d.name == "digits8" else 28 if d.name in ("mnist", "fashion") else None
+    if d.size is None or d.size not in IMAGE_SIZES:
+        raise ConfigError(f"data.size must be one of {', '.join(map(str, IMAGE_SIZES))} for image data, "
+                          f"got {d.size}")
+    if d.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels must be 1, 3 or null, got {d.channels}")
+    if m.z_dim is None:
+        m.z_dim = 100
+    if m.d_norm == "auto":
+        # Gulrajani et al. (2017): no batch norm in a gradient-penalty critic (the penalty is per sample)
+        m.d_norm = "instance" if cfg.loss == "wgan-gp" else "batch"
+    if m.pack != 1:
+        raise ConfigError("model.pack (PacGAN) is implemented for 2-D data only; use model.mbstd for images")
+    if cfg.train.augment:
+        import torch
+
+        from ganforge.augment import diff_augment
+
+        try:
+            diff_augment(torch.zeros(1, 1, 8, 8), cfg.train.augment)
+        except ValueError as e:
+            raise ConfigError(f"train.augment={cfg.train.augment!r}: {e}") from None
 
 
 def describe_keys() -> list[tuple[str, str, str]]:

@@ -35,7 +35,7 @@ from ganforge import checkpoint
 from ganforge.config import Config, apply_overrides, from_dict, resolve, to_dict
 from ganforge.errors import CheckpointError, ConfigError, GanforgeError
 from ganforge.recipes import gan
-from ganforge.recipes.base import Recipe
+from ganforge.recipes.base import Recipe, ema_update
 
 RECIPES = {"gan": gan}
 
@@ -191,7 +191,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         elapsed = float(state.get("elapsed", 0.0))
     started = time.perf_counter() - elapsed  # wall seconds spent training, carried across resumes
     logger = _Logger(run_dir, history)
-    model = sampling.TrainedModel(cfg, recipe.models, recipe.extra_state, device)
+    model = sampling.make_model(cfg, recipe.models, recipe.extra_state, device)
     bar = tqdm(total=tc.steps, initial=step, disable=not tc.progress, desc="train", unit="step",
                dynamic_ncols=True, leave=True)
     try:
@@ -212,6 +212,10 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                     opt.step()
                     if phase.after_step is not None:
                         phase.after_step(recipe.models)
+                    for ema_name, src in recipe.ema.items():
+                        if src == phase.module:  # warm-up: a short average early on, then the set decay
+                            beta = min(recipe.ema_decay, (1 + step) / (10 + step))
+                            ema_update(recipe.models[ema_name], recipe.models[src], beta)
                     for k, v in logs.items():
                         accum[k] = accum[k] + v.float() if k in accum else v.float()
                         counts[k] = counts.get(k, 0) + 1

@@ -38,3 +38,13 @@ class Recipe:
     next_batch: Callable[[], Batch]  # draws from the global torch RNG, so checkpoints capture data order
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)  # stepped per iteration
     extra_state: dict[str, torch.Tensor] = field(default_factory=dict)  # saved in checkpoints (e.g. data scaling)
+    ema: dict[str, str] = field(default_factory=dict)  # moving-average model -> the model it follows ("G_ema": "G")
+    ema_decay: float = 0.0  # beta; the loop updates after each step of the followed model's phase
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, src: nn.Module, beta: float) -> None:
+    """ema <- beta * ema + (1 - beta) * src for parameters; buffers (batch-norm statistics) are copied."""
+    torch._foreach_lerp_(list(ema.parameters()), list(src.parameters()), 1.0 - beta)
+    for b_ema, b in zip(ema.buffers(), src.buffers(), strict=True):
+        b_ema.copy_(b)

@@ -1,36 +1,82 @@
-"""The original GAN family on 2-D data: minimax / non-saturating / WGAN / WGAN-GP / hinge / LSGAN.
+"""The GAN family: the original GAN, DCGAN, WGAN, WGAN-GP, hinge, LSGAN, conditional GAN.
 
-    recipe = build(resolve(load_config("ring8")), torch.device("cpu"))
+    recipe = build(resolve(load_config("ring8")), torch.device("cpu"))    # 2-D points, MLPs
+    recipe = build(resolve(load_config("mnist")), torch.device("cpu"))    # images, DCGAN
 
 Phases per iteration: ``D`` runs ``train.d_steps`` times (k in Goodfellow et al.,
 Algorithm 1), then ``G`` once. During ``D`` the fake batch is detached, so G does not
 move; during ``G`` the loop freezes D, so D does not move either.
-Mode-collapse remedies are model options: PacGAN packing (``model.pack``) and
-minibatch standard deviation (``model.mbstd``).
+
+2-D data trains MLPs; image data trains DCGAN (Radford et al., 2015). Options:
+mode-collapse remedies PacGAN packing (``model.pack``, 2-D) and minibatch standard
+deviation (``model.mbstd``); class labels into G and D (``model.cond``, Mirza &
+Osindero 2014; projection D, Miyato & Koyama 2018); DiffAugment on D's inputs
+(``train.augment``, Zhao et al. 2020); an exponential moving average of G
+(``train.ema``) kept as ``G_ema`` and used for sampling.
 """
 
 from __future__ import annotations
 
+import copy
+
 import torch
+from torch import nn
 
 from ganforge import losses
-from ganforge.config import Config
+from ganforge.config import Config, is_image
 from ganforge.data.toy2d import make_distribution, normaliser
+from ganforge.errors import ConfigError
 from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 
 
 def build_models(cfg: Config) -> Models:
-    """The networks a config describes; the sampler rebuilds them from a checkpoint's config alone."""
+    """The networks a resolved config describes; the sampler rebuilds them from a checkpoint's config alone."""
     m = cfg.model
-    G = MLPGenerator(z_dim=m.z_dim, width=m.g_width, depth=m.g_depth, out_dim=2, batchnorm=m.g_batchnorm)
-    D = MLPDiscriminator(in_dim=2, width=m.d_width, depth=m.d_depth, pack=m.pack, mbstd=m.mbstd)
-    return {"G": G, "D": D}
+    if is_image(cfg):
+        from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+
+        d = cfg.data
+        k = m.num_classes if m.cond != "none" else 0
+        G = DCGANGenerator(z_dim=m.z_dim, size=d.size, channels=d.channels, ngf=m.ngf, upsample=m.upsample,
+                           num_classes=k)
+        D = DCGANDiscriminator(size=d.size, channels=d.channels, ndf=m.ndf, norm=m.d_norm, num_classes=k,
+                               cond=m.cond if k else "concat", mbstd=m.mbstd)
+    else:
+        G = MLPGenerator(z_dim=m.z_dim, width=m.g_width, depth=m.g_depth, out_dim=2, batchnorm=m.g_batchnorm)
+        D = MLPDiscriminator(in_dim=2, width=m.d_width, depth=m.d_depth, pack=m.pack, mbstd=m.mbstd)
+    models: Models = {"G": G, "D": D}
+    if cfg.train.ema > 0:
+        models["G_ema"] = copy.deepcopy(G).requires_grad_(False)
+    return models
 
 
 def validate(cfg: Config) -> None:
-    """Raise a clear error for unusable data or settings, before a run folder is created."""
-    make_distribution(cfg.data)
+    """Raise a clear error for unusable data or settings, before a run folder is created.
+
+    For image data this reads the data once and fills the fields that follow from it:
+    ``data.channels`` and, for a conditional model, ``model.num_classes``.
+    """
+    if not is_image(cfg):
+        make_distribution(cfg.data)
+        return
+    from ganforge.data import image_data
+
+    train = image_data(cfg.data, "train")
+    if cfg.data.channels is None:
+        cfg.data.channels = int(train.x.shape[1])
+    if cfg.model.cond != "none":
+        if train.y is None or train.num_classes < 2:
+            raise ConfigError(f"model.cond={cfg.model.cond} needs class labels, but {train.name} has none "
+                              "(put each class in its own sub-folder, or add 'labels' to the .npz)")
+        if cfg.model.num_classes is None:
+            cfg.model.num_classes = train.num_classes
+        elif cfg.model.num_classes != train.num_classes:
+            raise ConfigError(f"model.num_classes={cfg.model.num_classes} but {train.name} has "
+                              f"{train.num_classes} classes")
+    if cfg.model.mbstd and cfg.train.batch_size % cfg.model.mbstd:
+        raise ConfigError(f"model.mbstd group size ({cfg.model.mbstd}) must divide train.batch_size "
+                          f"({cfg.train.batch_size})")
 
 
 def make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
@@ -38,44 +84,85 @@ def make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
     if o.name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=True)
     if o.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
     if o.name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=o.beta1 or 0.0)
+        return torch.optim.SGD(params, lr=lr, momentum=o.beta1 or 0.0, foreach=True)
     raise ValueError(f"unknown optimiser {o.name!r}")
+
+
+def _call(net: nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    return net(x) if c is None else net(x, c)
+
+
+def _batch_source(cfg: Config, device: torch.device):
+    """(next_batch, extra_state). Every draw uses the global torch RNG, so checkpoints capture data order."""
+    B = cfg.train.batch_size
+    if not is_image(cfg):
+        dist = make_distribution(cfg.data)
+        mean, scale = normaliser(dist) if cfg.data.normalize else (torch.zeros(2), 1.0)
+
+        def next_toy() -> Batch:
+            real = (dist.sample(B) - mean) / scale  # (B, 2) training coordinates
+            return {"x": real.to(device, non_blocking=True)}
+
+        return next_toy, {"data_mean": mean.clone(), "data_scale": torch.tensor(scale)}
+
+    from ganforge.data import image_data
+
+    data = image_data(cfg.data, "train")
+    images = data.x.to(device)  # (N, C, H, W) uint8, all of it on the device: no per-step decoding
+    labels = data.y.to(device) if (data.y is not None and cfg.model.cond != "none") else None
+
+    def next_images() -> Batch:
+        idx = torch.randint(len(images), (B,)).to(device, non_blocking=True)  # sampled with replacement
+        batch = {"x": images[idx].float().div_(127.5).sub_(1.0)}  # (B, C, H, W) in [-1, 1]
+        if labels is not None:
+            batch["y"] = labels[idx]  # (B,)
+        return batch
+
+    return next_images, {}
 
 
 def build(cfg: Config, device: torch.device) -> Recipe:
     """Models, optimisers and phases for a resolved config. Seeds nothing: the loop does."""
     models = {k: v.to(device) for k, v in build_models(cfg).items()}
     G, D = models["G"], models["D"]
-    dist = make_distribution(cfg.data)
-    if cfg.data.normalize:
-        mean, scale = normaliser(dist)
-    else:
-        mean, scale = torch.zeros(2), 1.0
-    B, z_dim, kind = cfg.train.batch_size, cfg.model.z_dim, cfg.loss
+    next_batch, extra = _batch_source(cfg, device)
+    B, z_dim, kind, image = cfg.train.batch_size, cfg.model.z_dim, cfg.loss, is_image(cfg)
+    k_classes = cfg.model.num_classes if cfg.model.cond != "none" else 0
+    if cfg.train.augment:
+        from ganforge.augment import diff_augment
 
-    def next_batch() -> Batch:
-        real = (dist.sample(B) - mean) / scale  # (B, 2) training coordinates
-        return {"x": real.to(device, non_blocking=True)}
+        def aug(x: torch.Tensor) -> torch.Tensor:
+            return diff_augment(x, cfg.train.augment)
+    else:
+        def aug(x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    def discriminate(real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None):
+        if image:  # separate passes: batch norm in D sees all-real and all-fake batches (Radford et al.)
+            return _call(D, aug(real), c), _call(D, aug(fake), c)
+        logits = D(torch.cat([real, fake]))  # one pass over (2B, 2); packs and mbstd groups stay unmixed
+        return logits.chunk(2)
 
     def d_step(models: Models, batch: Batch):
-        real = batch["x"]
+        real, c = batch["x"], batch.get("y")  # the fakes get the real batch's labels
         with torch.no_grad():
-            fake = G(torch.randn(B, z_dim, device=device))  # (B, 2), no graph into G
-        logits = D(torch.cat([real, fake]))  # one pass over (2B, 2); packs and mbstd groups stay unmixed
-        logits_real, logits_fake = logits.chunk(2)
+            fake = _call(G, torch.randn(B, z_dim, device=device), c)  # no graph into G
+        logits_real, logits_fake = discriminate(real, fake, c)
         loss_D = losses.d_loss(kind, logits_real, logits_fake)
         logs = {"Loss/D": loss_D.detach(), "D/real": logits_real.detach().mean(),
                 "D/fake": logits_fake.detach().mean()}
         if kind == "wgan-gp":
-            gp = losses.gradient_penalty(D, real, fake)
+            gp = losses.gradient_penalty(lambda x: _call(D, x, c), real, fake)
             loss_D = loss_D + cfg.gp_weight * gp
             logs["Loss/D/gp"] = gp.detach()
         return loss_D, logs
 
     def g_step(models: Models, batch: Batch):
-        logits_fake = D(G(torch.randn(B, z_dim, device=device)))
+        c = torch.randint(k_classes, (B,), device=device) if k_classes else None
+        fake = _call(G, torch.randn(B, z_dim, device=device), c)
+        logits_fake = _call(D, aug(fake), c)
         loss_G = losses.g_loss(kind, logits_fake)
         return loss_G, {"Loss/G": loss_G.detach()}
 
@@ -94,7 +181,6 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         "D": make_optimizer(cfg, D.parameters(), cfg.optim.lr_d),
         "G": make_optimizer(cfg, G.parameters(), cfg.optim.lr_g),
     }
-    extra = {"data_mean": mean.clone(), "data_scale": torch.tensor(scale)}
     schedulers = {}
     if cfg.optim.decay == "linear":  # constant then linear decay to 0 over the last half
         half = cfg.train.steps / 2
@@ -103,5 +189,6 @@ def build(cfg: Config, device: torch.device) -> Recipe:
             return min(1.0, max(0.0, (cfg.train.steps - step) / half))
 
         schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
+    ema = {"G_ema": "G"} if "G_ema" in models else {}
     return Recipe(models=models, optimizers=optimizers, phases=phases, next_batch=next_batch,
-                  schedulers=schedulers, extra_state=extra)
+                  schedulers=schedulers, extra_state=extra, ema=ema, ema_decay=cfg.train.ema)

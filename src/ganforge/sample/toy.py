@@ -1,20 +1,14 @@
-"""Inference: load a run folder and generate, score, evaluate and draw. The only way in to a trained model.
+"""Inference for 2-D runs: sample points, score them with D, evaluate, draw.
 
-    import ganforge
-    run = ganforge.load_run("runs/ring8")
-    x = run.sample(1000)          # (1000, 2) float32 in data coordinates
-    scores = run.evaluate()        # model vs real floor: modes, hq, reverse KL, W1, KL, JSD, MMD
-    fig = run.plot()               # real, generated, D's decision surface
-
-The CLI (``ganforge sample`` / ``eval``), the report and the training loop's pictures all
-go through :class:`TrainedModel`. A model is rebuilt from the checkpoint's config alone;
-no training code or pickled objects are needed.
+    run = ganforge.load_run("runs/ring8")   # a ToyRun: ToyModel + run-folder helpers
+    x = run.sample(1000)                     # (1000, 2) float32 in data coordinates
+    scores = run.evaluate()                  # model vs real floor: modes, hq, reverse KL, W1, KL, JSD, MMD
+    fig = run.plot()                         # real, generated, D's decision surface
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,16 +18,14 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ganforge import checkpoint
-from ganforge.config import Config, from_dict
+from ganforge.config import Config
 from ganforge.data.toy2d import ToyDistribution, make_distribution
-from ganforge.errors import CheckpointError
 
 _PROB_LOSSES = ("minimax", "ns")  # D(x) = sigmoid(logit) is a probability only for these
 
 
 @contextlib.contextmanager
-def _eval_mode(*modules: torch.nn.Module) -> Iterator[None]:
+def eval_mode(*modules: torch.nn.Module) -> Iterator[None]:
     was = [m.training for m in modules]
     for m in modules:
         m.eval()
@@ -45,7 +37,7 @@ def _eval_mode(*modules: torch.nn.Module) -> Iterator[None]:
             m.train(w)
 
 
-class TrainedModel:
+class ToyModel:
     """A generator/discriminator pair with the data scaling it was trained with.
 
     Args:
@@ -58,7 +50,7 @@ class TrainedModel:
     def __init__(self, cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
                  device: torch.device | str = "cpu") -> None:
         self.config = cfg
-        self.G, self.D = models["G"], models["D"]
+        self.G, self.D = models.get("G_ema", models["G"]), models["D"]  # sampling uses the moving average
         self.extra = extra_state
         self.device = torch.device(device)
         self._dist: ToyDistribution | None = None
@@ -89,7 +81,7 @@ class TrainedModel:
             raise ValueError(f"n must be >= 1, got {n}")
         g = torch.Generator().manual_seed(seed)  # never the global RNG: sampling must not disturb training
         out = []
-        with _eval_mode(self.G):
+        with eval_mode(self.G):
             for start in range(0, n, batch):
                 z = torch.randn(min(batch, n - start), self.G.z_dim, generator=g).to(self.device)
                 out.append(self._to_data(self.G(z)).float().cpu())
@@ -108,7 +100,7 @@ class TrainedModel:
         pad = (-n) % group
         if pad:
             x = torch.cat([x, x[-1:].expand(pad, 2)])
-        with _eval_mode(self.D):
+        with eval_mode(self.D):
             logits = self.D(x.repeat_interleave(pack, 0))[:n]  # (N,)
         out = torch.sigmoid(logits) if self.config.loss in _PROB_LOSSES else logits
         return out.float().cpu().numpy()
@@ -162,74 +154,3 @@ class TrainedModel:
         self.plot(title=title, path=path)
 
 
-class Run(TrainedModel):
-    """A run folder loaded for inference: its model at the newest checkpoint, config and history."""
-
-    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
-        from ganforge.loop import read_run_config, recipe_module
-
-        self.run_dir = Path(run_dir).expanduser()
-        cfg = read_run_config(self.run_dir)
-        state = checkpoint.load(checkpoint.latest(self.run_dir), map_location=device)
-        if state.get("recipe") != cfg.recipe:
-            raise CheckpointError(f"{self.run_dir}: checkpoint recipe {state.get('recipe')!r} does not match "
-                                  f"config recipe {cfg.recipe!r}")
-        ckpt_cfg = from_dict(state["config"])
-        models = recipe_module(ckpt_cfg).build_models(ckpt_cfg)
-        try:
-            for k, m in models.items():
-                m.load_state_dict(state["models"][k])
-                m.to(device)
-        except (KeyError, RuntimeError) as e:
-            raise CheckpointError(f"{self.run_dir}: checkpoint does not fit its config ({str(e)[:200]})") from None
-        super().__init__(ckpt_cfg, models, state["extra"], device)
-        self.step = int(state["step"])
-        self.train_seconds = float(state.get("elapsed", 0.0))  # wall time of the training loop, all sessions
-        self.history: list[dict[str, float]] = list(state.get("history", []))
-
-    def __repr__(self) -> str:
-        c = self.config
-        return f"Run({str(self.run_dir)!r}, step={self.step}, loss={c.loss!r}, data={c.data.name!r})"
-
-    def curves(self, path: str | Path | None = None) -> Figure:
-        """Loss, gradient and metric curves over training."""
-        from ganforge.viz import plot_curves
-
-        return plot_curves(self.history, path=path, title=str(self.run_dir.name))
-
-    def evaluate(self, n: int | None = None, seed: int = 0, write: bool = True) -> dict[str, Any]:
-        """Evaluate and (by default) write ``eval.json`` into the run folder."""
-        result = super().evaluate(n, seed)
-        result["provenance"].update({"step": self.step, "run": str(self.run_dir)})
-        if write:  # strict JSON: NaN (e.g. reverse KL with no high-quality sample) becomes null
-            clean = {k: {m: (None if isinstance(v, float) and not math.isfinite(v) else v) for m, v in d.items()}
-                     for k, d in result.items()}
-            (self.run_dir / "eval.json").write_text(json.dumps(clean, indent=2) + "\n")
-        return result
-
-    def report(self, eval_result: dict[str, Any] | None = None) -> Path:
-        """Write ``report.html``: latest samples, curves, the evaluation table, the config."""
-        from ganforge.config import to_dict
-        from ganforge.viz import write_report
-
-        self.curves(self.run_dir / "curves.png")
-        pictures = sorted((self.run_dir / "samples").glob("step_*.png"))
-        images = ([pictures[-1]] if pictures else []) + [self.run_dir / "curves.png"]
-        if eval_result is None and (self.run_dir / "eval.json").is_file():
-            eval_result = json.loads((self.run_dir / "eval.json").read_text())
-        commands = [f"ganforge resume {self.run_dir} --set train.steps={self.step * 2}",
-                    f"ganforge sample {self.run_dir} --n 2500 --out samples.npy",
-                    f"ganforge eval {self.run_dir}"]
-        return write_report(self.run_dir, title=f"ganforge run {self.run_dir.name}", config=to_dict(self.config),
-                            history=self.history, eval_result=eval_result, images=images, commands=commands)
-
-
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
-    """Load a run folder (its newest checkpoint) for sampling, evaluation and plots."""
-    return Run(run_dir, device)
-
-
-def write_run_report(run_dir: str | Path) -> Path:
-    """Evaluate a finished run (writing eval.json) and write its report.html."""
-    run = load_run(run_dir)
-    return run.report(run.evaluate())

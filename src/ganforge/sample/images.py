@@ -1,0 +1,272 @@
+"""Inference for image runs: generate, grid, interpolate, evaluate (FID / KID / precision / recall).
+
+    run = ganforge.load_run("runs/mnist")          # an ImageRun: ImageModel + run-folder helpers
+    x = run.sample(64)                              # (64, H, W, C) uint8
+    x = run.sample(64, labels=7)                    # a conditional run: 64 sevens
+    run.save_grid("grid.png", n=64)                 # or one row per class for a conditional run
+    run.save_interpolation("strip.gif", steps=10)   # slerp between latent pairs, animated
+    run.evaluate()                                  # FID, KID, precision, recall vs the held-out floor
+
+Sampling uses ``G_ema`` when the run kept a moving average, in eval mode (batch norm
+uses its running statistics), with its own ``torch.Generator``: it never disturbs the
+training RNG, and the same seed gives the same images.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from ganforge.config import Config
+from ganforge.errors import GanforgeError
+from ganforge.latent import interpolate
+from ganforge.sample.toy import eval_mode
+
+CHEAP_FEATURES = ("mnist", "fashion")  # small classifiers: cheap enough to score during training on a CPU
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float (N, C, H, W) -> uint8 (N, C, H, W)."""
+    return ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def features_for(cfg: Config) -> str:
+    """The feature space ``eval.features=auto`` means for this run's data."""
+    spec = cfg.eval.features
+    if spec != "auto":
+        return spec
+    return {"mnist": "mnist", "digits8": "mnist", "fashion": "fashion"}.get(cfg.data.name, "inception")
+
+
+def cache_dir() -> Path:
+    """Where real-data feature statistics are kept between runs (``GANFORGE_CACHE`` overrides)."""
+    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")) / "features"
+
+
+class ImageModel:
+    """An image generator/discriminator pair.
+
+    Args:
+        cfg: the run's resolved config.
+        models: {"G", "D"} and optionally "G_ema" (then used for sampling).
+        extra_state: unused for images (kept for the common interface).
+        device: where the models live.
+    """
+
+    def __init__(self, cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
+                 device: torch.device | str = "cpu") -> None:
+        self.config = cfg
+        self.G, self.D = models.get("G_ema", models["G"]), models["D"]
+        self.extra = extra_state
+        self.device = torch.device(device)
+        self.num_classes = int(cfg.model.num_classes or 0) if cfg.model.cond != "none" else 0
+        self._extractors: dict[str, Any] = {}
+        self._ref: dict[str, np.ndarray] = {}
+
+    # ---------------------------------------------------------------- generation
+
+    def labels_for(self, n: int, labels: int | list[int] | np.ndarray | torch.Tensor | None) -> torch.Tensor | None:
+        if not self.num_classes:
+            if labels is not None:
+                raise GanforgeError("this run is not conditional (model.cond=none): it takes no class labels")
+            return None
+        if labels is None:
+            return torch.arange(n) % self.num_classes  # every class equally often
+        y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+        if y.numel() == 1:
+            y = y.expand(n)
+        if y.numel() != n:
+            raise GanforgeError(f"got {y.numel()} labels for {n} samples")
+        bad = y[(y < 0) | (y >= self.num_classes)]
+        if bad.numel():
+            raise GanforgeError(f"class {int(bad[0])} is out of range: this run has classes 0..{self.num_classes - 1}")
+        return y
+
+    def generate(self, n: int, seed: int = 0, labels: Any = None, batch: int = 500,
+                 z: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` images, float32 (n, C, H, W) in [-1, 1] on the CPU. ``z`` (n, z_dim) overrides the noise."""
+        if n < 1:
+            raise GanforgeError(f"n must be >= 1, got {n}")
+        y = self.labels_for(n, labels)
+        if z is None:
+            z = torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(seed))
+        out = []
+        with eval_mode(self.G):
+            for s in range(0, n, batch):
+                zb = z[s:s + batch].to(self.device)
+                x = self.G(zb) if y is None else self.G(zb, y[s:s + batch].to(self.device))  # (b, C, H, W)
+                out.append(x.float().cpu())
+        return torch.cat(out)
+
+    def sample(self, n: int, seed: int = 0, labels: Any = None) -> np.ndarray:
+        """``n`` images as uint8 (n, H, W, C), the layout image files and outside tools use."""
+        return to_uint8(self.generate(n, seed, labels)).permute(0, 2, 3, 1).numpy()
+
+    def real(self, n: int | None = None, seed: int = 0, split: str = "train") -> torch.Tensor:
+        """Real images, float32 (n, C, H, W) in [-1, 1]: a seeded random subset (all of them when n is None)."""
+        from ganforge.data import image_data
+
+        data = image_data(self.config.data, split)
+        x = data.x
+        if n is not None and n < len(x):
+            idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+            x = x[idx]
+        return x.float() / 127.5 - 1
+
+    # ---------------------------------------------------------------- pictures
+
+    def grid(self, n: int = 64, seed: int = 0, labels: Any = None, nrow: int | None = None) -> torch.Tensor:
+        """A picture of samples, float (3 or 1, H, W) in [0, 1]. Conditional runs: one row per class."""
+        from torchvision.utils import make_grid
+
+        if self.num_classes and labels is None:
+            cols = max(1, n // self.num_classes)
+            labels = torch.arange(self.num_classes).repeat_interleave(cols)  # row k = class k
+            n, nrow = len(labels), cols
+        x = self.generate(n, seed, labels)
+        return make_grid((x + 1) / 2, nrow=nrow or int(np.ceil(np.sqrt(n))), padding=2, pad_value=1.0)
+
+    def save_grid(self, path: str | Path, n: int = 64, seed: int = 0, labels: Any = None,
+                  nrow: int | None = None) -> Path:
+        from torchvision.utils import save_image
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(self.grid(n, seed, labels, nrow), path)
+        return path
+
+    def save_picture(self, path: str | Path, title: str = "") -> None:
+        """The training loop's picture: the same 64 latent vectors at every step, so progress is visible."""
+        self.save_grid(path, n=64 if not self.num_classes else 8 * self.num_classes, seed=1234)
+
+    def plot(self, n: int = 64, seed: int = 0, labels: Any = None, title: str = "",
+             path: str | Path | None = None) -> Figure:
+        """The sample grid as a matplotlib figure (for notebooks)."""
+        img = self.grid(n, seed, labels).permute(1, 2, 0).numpy()
+        fig = Figure(figsize=(6, 6))
+        ax = fig.add_subplot(1, 1, 1)
+        ax.imshow(img.squeeze(), cmap="gray" if img.shape[2] == 1 else None, vmin=0, vmax=1)
+        ax.set_axis_off()
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=100)
+        return fig
+
+    def interpolate(self, rows: int = 4, steps: int = 10, method: str = "slerp", seed: int = 0,
+                    labels: Any = None) -> torch.Tensor:
+        """Walks between random latent pairs: (rows, steps, C, H, W) in [-1, 1]. A row keeps one class."""
+        try:
+            g = torch.Generator().manual_seed(seed)
+            ends = torch.randn(rows, 2, self.G.z_dim, generator=g)  # (rows, 2, z_dim)
+            z = torch.cat([interpolate(e[0], e[1], steps, method) for e in ends])  # (rows * steps, z_dim)
+        except ValueError as e:
+            raise GanforgeError(str(e)) from None
+        y = None
+        if self.num_classes:
+            row_labels = self.labels_for(rows, labels) if labels is not None else torch.arange(rows) % self.num_classes
+            y = row_labels.repeat_interleave(steps)
+        x = self.generate(rows * steps, labels=y, z=z)
+        return x.reshape(rows, steps, *x.shape[1:])
+
+    def save_interpolation(self, path: str | Path, rows: int = 4, steps: int = 10, method: str = "slerp",
+                           seed: int = 0, labels: Any = None, frame_ms: int = 120) -> Path:
+        """A strip (.png: one row per pair) or an animation (.gif / .webp: the rows move together, there and back)."""
+        from PIL import Image
+        from torchvision.utils import make_grid, save_image
+
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in (".png", ".gif", ".webp"):
+            raise GanforgeError(f"interpolation output must end in .png, .gif or .webp, got '{path.name}'")
+        x = (self.interpolate(rows, steps, method, seed, labels) + 1) / 2  # (rows, steps, C, H, W) in [0, 1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".png":
+            save_image(make_grid(x.flatten(0, 1), nrow=steps, padding=2, pad_value=1.0), path)
+            return path
+        frames = []
+        for t in list(range(steps)) + list(range(steps - 2, 0, -1)):
+            g = make_grid(x[:, t], nrow=rows, padding=2, pad_value=1.0)  # (C, H, W): the rows side by side
+            arr = (g * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+            frames.append(Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr))
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+        return path
+
+    # ---------------------------------------------------------------- measurement
+
+    def extractor(self, spec: str | None = None) -> Any:
+        from ganforge.metrics.features import get_extractor
+
+        spec = spec or features_for(self.config)
+        if spec not in self._extractors:
+            self._extractors[spec] = get_extractor(spec, self.device)
+        return self._extractors[spec]
+
+    def _data_key(self, split: str) -> str:
+        from ganforge.data import image_data
+        from ganforge.data.images import fingerprint
+
+        return f"{fingerprint(image_data(self.config.data, split))}-{split}"
+
+    def quick_metrics(self, n: int, seed: int = 0) -> dict[str, float]:
+        """FID against the training images in a small classifier's feature space (skipped for other features
+        on a CPU, where Inception is too slow to run during training), and for conditional runs the
+        classifier's accuracy on the requested classes."""
+        from ganforge.metrics.features import extract
+        from ganforge.metrics.images import frechet_distance
+
+        spec = features_for(self.config)
+        if spec not in CHEAP_FEATURES and self.device.type == "cpu":
+            return {}
+        ext = self.extractor(spec)
+        if spec not in self._ref:
+            self._ref[spec] = extract(ext, self.real(), None, device=self.device)
+        out = {"Metric/fid": frechet_distance(self._ref[spec], extract(ext, self.generate(n, seed), None,
+                                                                             device=self.device))}
+        if self.num_classes and spec in CHEAP_FEATURES and self.num_classes == 10:
+            out["Metric/class_acc"] = self._class_scores(n, seed)["class_acc"]
+        return out
+
+    def _class_scores(self, n: int, seed: int, clf: Any = None) -> dict[str, float]:
+        from ganforge.metrics.images import classifier_scores
+
+        clf = clf or self.extractor(features_for(self.config))
+        return classifier_scores(clf, lambda k: (self.generate(k, seed, self.labels_for(k, None)),
+                                                 self.labels_for(k, None)), n, self.num_classes)
+
+    def evaluate(self, n: int | None = None, seed: int = 0, features: str | None = None) -> dict[str, Any]:
+        """FID, KID, precision and recall of generated vs training images, beside the floor: the same
+        figures for the held-out split vs the training images, at the same sample size.
+
+        ``n`` generated images default to the held-out split's size (capped at 10,000), so the model and
+        the floor share their sample size and hence their bias.
+        """
+        from ganforge.metrics.images import image_scores
+
+        spec = features or features_for(self.config)
+        ext = self.extractor(spec)
+        train, test = self.real(split="train"), self.real(split="test")
+        n = n or self.config.eval.n or min(len(test), 10_000)
+        key = self._data_key("train")
+        model = image_scores(ext, train, lambda k: self.generate(k, seed + 7), n,
+                             ref_cache_dir=cache_dir(), ref_key=key)
+        n_floor = min(n, len(test))
+        floor = image_scores(ext, train, lambda k: test[:k], n_floor, ref_cache_dir=cache_dir(), ref_key=key)
+        prov = dict(model.pop("provenance", {}))
+        floor_prov = floor.pop("provenance", {})
+        prov.update({"split_real": "train", "split_floor": "test", "n_floor": floor_prov.get("n_fake", n_floor),
+                     "data": self.config.data.name, "size": self.config.data.size})
+        if self.num_classes and spec in CHEAP_FEATURES and self.num_classes == 10:
+            model.update(self._class_scores(n, seed))
+            from ganforge.data import image_data
+            from ganforge.metrics.images import classifier_scores
+
+            y_test = image_data(self.config.data, "test").y
+            floor.update(classifier_scores(ext, lambda k: (test[:k], y_test[:k]), n_floor, self.num_classes))
+        return {"model": model, "floor": floor, "provenance": prov}
