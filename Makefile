@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ganforge-installed
 
-.PHONY: setup run test bench lab clean
+.PHONY: setup run test bench lab clean fashion-data
 
 setup: $(STAMP)
 
@@ -13,10 +13,22 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@$(MAKE) --no-print-directory fashion-data
 	@touch $(STAMP)
 
+# Fashion-MNIST (IDX files) from Debian's dataset-fashion-mnist, where apt is available and we are root;
+# never fatal: without it, the `fashion` data set says how to get it.
+FASHION := /usr/share/datasets/fashion-mnist
+fashion-data:
+	@if [ ! -d $(FASHION) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's dataset-fashion-mnist (Fashion-MNIST IDX files)"; \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) || \
+	  echo "note: could not install dataset-fashion-mnist; the 'fashion' data set will be unavailable"; \
+	fi
+
 run: setup
-	$(BIN)/ganforge train ring8 --out runs/ring8 --overwrite
+	$(BIN)/ganforge train mnist --out runs/mnist --overwrite
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -24,6 +36,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/toy.py
+	$(BIN)/python benchmarks/images.py
 
 lab: setup
 	@echo "ganforge lab is not built yet (see the open issue for the web app)."; exit 1

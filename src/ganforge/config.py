@@ -104,6 +104,8 @@ class TrainConfig:
     """The training loop."""
 
     steps: int = _num(2000, min=1, help="generator steps")
+    max_minutes: float = _num(0.0, min=0.0, help="also stop when the training loop has run this many wall-clock "
+                              "minutes, counted across resumes (0 = no limit)")
     batch_size: int = _num(256, min=1, help="samples per batch")
     d_steps: int | None = _num(None, min=1, help="k discriminator steps per generator step (null = per-loss)")
     log_every: int = _num(50, min=1, help="steps between logged scalars")

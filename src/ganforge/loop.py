@@ -222,6 +222,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             for sched in recipe.schedulers.values():
                 sched.step()
             step += 1
+            # the last step of this session: the step budget, or the wall-clock budget (checked at this boundary)
+            last = step == tc.steps or (tc.max_minutes > 0 and time.perf_counter() - started >= 60 * tc.max_minutes)
             bar.update(1)
 
             record: dict[str, float] = {}
@@ -236,18 +238,20 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                         f"training diverged at step {step}: {bad[0]} = {record[bad[0]]}; lower the learning "
                         f"rates (optim.lr_g / optim.lr_d) or resume from the last checkpoint in {run_dir}"
                     )
-            if tc.eval_every and (step % tc.eval_every == 0 or step == tc.steps):
+            if tc.eval_every and (step % tc.eval_every == 0 or last):
                 record.update(model.quick_metrics(tc.eval_n, seed=cfg.seed * 100003 + step))
             if record:
                 record = {"step": step, **record}
                 history.append(record)
                 logger.write(record)
                 bar.set_postfix({k.split("/", 1)[1]: f"{v:.3g}" for k, v in record.items()
-                                 if k.startswith(("Loss/", "Metric/modes", "Metric/hq"))}, refresh=False)
-            if tc.sample_every and (step % tc.sample_every == 0 or step == tc.steps):
+                                 if k.startswith(("Loss/", "Metric/modes", "Metric/hq", "Metric/fid"))}, refresh=False)
+            if tc.sample_every and (step % tc.sample_every == 0 or last):
                 model.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
-            if step % tc.ckpt_every == 0 or step == tc.steps:
+            if step % tc.ckpt_every == 0 or last:
                 _save(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started)
+            if last:
+                break
     finally:
         bar.close()
         logger.close()

@@ -27,3 +27,33 @@ class MinibatchStd(nn.Module):
         std = (var + 1e-8).sqrt().mean(1, keepdim=True)  # (B/g, 1)
         std = std.repeat_interleave(g, 0)  # (B, 1), each sample gets its group's value
         return torch.cat([h, std], 1)  # (B, F + 1)
+
+
+class MinibatchStd2d(nn.Module):
+    """Minibatch-std for feature maps: append one channel holding the group's average std (Karras et al., 2018).
+
+    The std of every feature (channel, row, column) is taken across each group of consecutive
+    samples, averaged over C, H and W into one number per group, and broadcast to an extra
+    H x W channel, so a convolutional discriminator can see how varied a group is.
+
+    Args:
+        group: samples per group; the effective group is min(group, B), which must divide the
+            batch size B (consecutive grouping keeps a concatenated [real; fake] batch unmixed).
+    """
+
+    def __init__(self, group: int = 4) -> None:
+        super().__init__()
+        if group < 1:
+            raise ValueError(f"MinibatchStd2d group must be >= 1, got {group}")
+        self.group = group
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = h.shape  # (B, C, H, W)
+        g = min(self.group, B)
+        if B % g:
+            raise ValueError(f"minibatch-std group size {g} must divide the batch size, got batch size {B}")
+        y = h.reshape(B // g, g, C, H, W)  # (B/g, g, C, H, W): consecutive samples form a group
+        var = (y - y.mean(1, keepdim=True)).pow(2).mean(1)  # (B/g, C, H, W)
+        std = (var + 1e-8).sqrt().mean((1, 2, 3))  # (B/g,)
+        std = std.repeat_interleave(g, 0).reshape(B, 1, 1, 1).expand(B, 1, H, W)  # (B, 1, H, W)
+        return torch.cat([h, std], 1)  # (B, C + 1, H, W)

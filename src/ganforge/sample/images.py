@@ -28,6 +28,7 @@ from ganforge.latent import interpolate
 from ganforge.sample.toy import eval_mode
 
 CHEAP_FEATURES = ("mnist", "fashion")  # small classifiers: cheap enough to score during training on a CPU
+MIN_FLOOR = 20  # held-out images needed for a floor
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -229,16 +230,21 @@ class ImageModel:
             self._ref[spec] = extract(ext, self.real(), None, device=self.device)
         out = {"Metric/fid": frechet_distance(self._ref[spec], extract(ext, self.generate(n, seed), None,
                                                                              device=self.device))}
-        if self.num_classes and spec in CHEAP_FEATURES and self.num_classes == 10:
-            out["Metric/class_acc"] = self._class_scores(n, seed)["class_acc"]
+        if self._class_metrics(spec):
+            out["Metric/class_acc"] = self.class_scores(n, seed)["class_acc"]
         return out
 
-    def _class_scores(self, n: int, seed: int, clf: Any = None) -> dict[str, float]:
+    def _class_metrics(self, spec: str) -> bool:
+        """Class accuracy needs a classifier of the same classes: the shipped ones, on their own data."""
+        return bool(self.num_classes) and spec in CHEAP_FEATURES and self.num_classes == 10
+
+    def class_scores(self, n: int, seed: int = 0, spec: str | None = None) -> dict[str, float]:
+        """The classifier's accuracy on generated images of requested classes, and an IS-style score."""
         from ganforge.metrics.images import classifier_scores
 
-        clf = clf or self.extractor(features_for(self.config))
-        return classifier_scores(clf, lambda k: (self.generate(k, seed, self.labels_for(k, None)),
-                                                 self.labels_for(k, None)), n, self.num_classes)
+        clf = self.extractor(spec or features_for(self.config))
+        r = classifier_scores(clf, lambda y: self.generate(len(y), seed + int(y[0]), y), n, self.num_classes)
+        return {"class_acc": r["accuracy"], "class_is": r["is"]}
 
     def evaluate(self, n: int | None = None, seed: int = 0, features: str | None = None) -> dict[str, Any]:
         """FID, KID, precision and recall of generated vs training images, beside the floor: the same
@@ -252,21 +258,30 @@ class ImageModel:
         spec = features or features_for(self.config)
         ext = self.extractor(spec)
         train, test = self.real(split="train"), self.real(split="test")
-        n = n or self.config.eval.n or min(len(test), 10_000)
+        n = n or self.config.eval.n or max(MIN_FLOOR, min(len(test), 10_000))
         key = self._data_key("train")
         model = image_scores(ext, train, lambda k: self.generate(k, seed + 7), n,
                              ref_cache_dir=cache_dir(), ref_key=key)
         n_floor = min(n, len(test))
-        floor = image_scores(ext, train, lambda k: test[:k], n_floor, ref_cache_dir=cache_dir(), ref_key=key)
         prov = dict(model.pop("provenance", {}))
-        floor_prov = floor.pop("provenance", {})
-        prov.update({"split_real": "train", "split_floor": "test", "n_floor": floor_prov.get("n_fake", n_floor),
+        prov.update({"split_real": "train", "split_floor": "test", "n_floor": n_floor,
                      "data": self.config.data.name, "size": self.config.data.size})
-        if self.num_classes and spec in CHEAP_FEATURES and self.num_classes == 10:
-            model.update(self._class_scores(n, seed))
+        if n_floor < MIN_FLOOR:  # a tiny folder: a floor from a handful of images would mislead
+            prov["split_floor"] = f"none: the held-out split has {len(test)} images (< {MIN_FLOOR})"
+            return {"model": model, "floor": {}, "provenance": prov}
+        floor = image_scores(ext, train, lambda k: test[:k], n_floor, ref_cache_dir=cache_dir(), ref_key=key)
+        floor.pop("provenance", None)
+        if self._class_metrics(spec):
             from ganforge.data import image_data
             from ganforge.metrics.images import classifier_scores
 
+            model.update(self.class_scores(n, seed, spec))
             y_test = image_data(self.config.data, "test").y
-            floor.update(classifier_scores(ext, lambda k: (test[:k], y_test[:k]), n_floor, self.num_classes))
+            by_class = [test[y_test == k] for k in range(self.num_classes)]
+
+            def held_out(y: torch.Tensor) -> torch.Tensor:  # held-out images of the requested classes
+                return torch.stack([by_class[k][i % len(by_class[k])] for i, k in enumerate(y.tolist())])
+
+            r = classifier_scores(ext, held_out, n_floor, self.num_classes)
+            floor.update({"class_acc": r["accuracy"], "class_is": r["is"]})
         return {"model": model, "floor": floor, "provenance": prov}

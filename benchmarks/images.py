@@ -1,0 +1,126 @@
+"""Benchmark: image GANs on the bundled MNIST digits, FID against wall-clock minutes on this machine.
+
+    python benchmarks/images.py                            # DCGAN, conditional DCGAN, WGAN-GP; 2/5/10 min each
+    python benchmarks/images.py --minutes 1 2 --variants dcgan
+    python benchmarks/images.py --variants cdcgan --update # re-run some rows, keep the others in the JSON
+
+Each variant trains the ``mnist`` preset (DCGAN at 32 px, ngf = ndf = 32, batch 64) with a
+few ``--set`` overrides and a wall-clock budget (``train.max_minutes``); at each budget the run
+stops, is evaluated, and resumes to the next one (resume is exact, so this is one run). The
+evaluation is ``ganforge eval``'s: FID, KID, precision and recall in the shipped MNIST
+classifier's feature space, generated images vs the training split, beside the floor (the
+held-out split vs the training split, at the same sample size); conditional runs add the
+classifier's accuracy on the requested classes. Each variant runs in its own process with
+every core; "img/s" counts real images through D per second of training loop (with its
+in-training metrics and checkpoints), "peak MB" is that process's peak resident memory.
+Writes ``benchmarks/results/images.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "images.json"
+
+VARIANTS: dict[str, list[str]] = {
+    "dcgan": [],
+    "cdcgan": ["model.cond=concat"],
+    "wgan-gp": ["loss=wgan-gp"],  # k = 5 critic steps, Adam 1e-4 (0, 0.9), instance norm in the critic
+}
+
+
+def one_variant(variant: str, minutes: list[float], threads: int) -> list[dict]:
+    import torch
+
+    torch.set_num_threads(threads)
+    import ganforge
+    from ganforge.loop import resume
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / variant
+        base = VARIANTS[variant] + ["train.steps=1000000", "train.progress=false", "train.sample_every=0",
+                                    "train.eval_every=0", "train.ckpt_every=500"]
+        for i, m in enumerate(minutes):
+            if i == 0:
+                run = ganforge.train("mnist", out, overrides=base + [f"train.max_minutes={m}"])
+            else:
+                run = ganforge.load_run(resume(out, [f"train.max_minutes={m}"]))
+            result = run.evaluate(write=False)
+            mod, floor = result["model"], result["floor"]
+            batch = run.config.train.batch_size * run.config.train.d_steps
+            rows.append({
+                "variant": variant, "minutes": m, "steps": run.step, "train_s": run.train_seconds,
+                "img_per_s": run.step * batch / run.train_seconds,
+                "fid": mod["fid"], "fid_floor": floor["fid"], "fid_ratio": mod["fid"] / floor["fid"],
+                "kid": mod.get("kid"), "kid_floor": floor.get("kid"),
+                "precision": mod.get("precision"), "recall": mod.get("recall"),
+                "class_acc": mod.get("class_acc"), "class_acc_floor": floor.get("class_acc"),
+                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "provenance": result["provenance"], "threads": threads,
+            })
+            r = rows[-1]
+            print(f"{variant} @ {m} min: step {r['steps']} FID {r['fid']:.2f} (floor {r['fid_floor']:.2f}, "
+                  f"x{r['fid_ratio']:.2f}) {r['img_per_s']:.0f} img/s", flush=True)
+    return rows
+
+
+def _f(v: object, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def table(rows: list[dict]) -> str:
+    head = (f"{'variant':<8} {'min':>4} {'steps':>6} {'img/s':>6} {'FID':>7} {'floor':>6} {'xfloor':>6} "
+            f"{'KID':>7} {'prec':>5} {'recall':>6} {'class acc':>9} {'peak MB':>7}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['variant']:<8} {r['minutes']:>4g} {r['steps']:>6d} {r['img_per_s']:>6.0f} {r['fid']:>7.2f} "
+                     f"{r['fid_floor']:>6.2f} {r['fid_ratio']:>6.2f} {_f(r['kid'], '7.4f')} "
+                     f"{_f(r['precision'], '5.2f')} {_f(r['recall'], '6.2f')} {_f(r['class_acc'], '9.3f')} "
+                     f"{r['peak_mb']:>7.0f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", nargs="*", type=float, default=[2, 5, 10])
+    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--update", action="store_true", help="keep the other variants' rows of an existing --out")
+    args = p.parse_args(argv)
+    threads = os.cpu_count() or 1
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    for v in args.variants:  # one at a time, each in a fresh process with every core
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            rows += pool.submit(one_variant, v, sorted(args.minutes), threads).result()
+    if args.update and args.out.is_file():
+        rows += [r for r in json.loads(args.out.read_text())["rows"] if r["variant"] not in args.variants]
+        rows.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["minutes"]))
+    print()
+    print(table(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "benchmark": "images", "date": time.strftime("%Y-%m-%d"), "total_s": time.perf_counter() - t0,
+        "machine": {"cpu_count": os.cpu_count(), "threads": threads, "python": sys.version.split()[0],
+                    "platform": platform.platform()},
+        "protocol": "mnist preset (DCGAN 32 px, ngf=ndf=32, batch 64) with overrides; eval: FID/KID/precision/"
+                    "recall in the shipped MNIST classifier's features, generated vs train split, floor = "
+                    "held-out vs train at the same n",
+        "rows": rows,
+    }, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
