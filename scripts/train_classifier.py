@@ -1,7 +1,7 @@
 """Train the feature / judge classifier shipped with ganforge and save its weights into the package.
 
     python scripts/train_classifier.py                  # mnist: 4,500 train digits, 8 epochs, ~2-4 min on 2 cores
-    python scripts/train_classifier.py --data fashion   # Fashion-MNIST, a 20,000-image subset, 2 epochs
+    python scripts/train_classifier.py --data fashion   # Fashion-MNIST, a 40,000-image subset, 2 epochs, ~5 min
     python scripts/train_classifier.py --data fashion --train-n 0 --epochs 4   # all 60,000 images
 
 Trains ``ganforge.nets.classifier.DigitClassifier`` on the ``train`` split (seeded; random shifts of up to
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ganforge.nets.classifier import DigitClassifier
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "ganforge" / "weights"
-DEFAULTS = {"mnist": {"epochs": 8, "train_n": 0}, "fashion": {"epochs": 2, "train_n": 20_000}}
+DEFAULTS = {"mnist": {"epochs": 8, "train_n": 0}, "fashion": {"epochs": 2, "train_n": 40_000}}
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="mnist", choices=sorted(DEFAULTS))
     p.add_argument("--epochs", type=int, default=None, help="default: 8 for mnist, 2 for fashion")
     p.add_argument("--train-n", type=int, default=None,
-                   help="train on a random subset of this size (0 = all); default: all for mnist, 20000 for fashion")
+                   help="train on a random subset of this size (0 = all); default: all for mnist, 40000 for fashion")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (one-cycle schedule)")
     p.add_argument("--shift", type=int, default=2, help="random shift augmentation, pixels (0 = off)")

@@ -6,6 +6,7 @@ feature networks' shapes, weights and errors.
 
 import importlib.resources
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -177,7 +178,7 @@ def _fake_weights(path, **arch):
 
 def test_classifier_features_shapes_grey_and_rgb(tmp_path):
     net = ClassifierFeatures("mnist", path=_fake_weights(tmp_path / "w.pt", width=8, feature_dim=16))
-    assert net.name == "mnist-classifier@28px" and net.dim == 16
+    assert net.name.startswith("mnist-classifier@28px#") and net.dim == 16  # "#" + digest of the weights file
     rgb = torch.rand(4, 3, 32, 32) * 2 - 1
     assert net(rgb).shape == (4, 16)
     assert net.logits(rgb).shape == (4, 10)
@@ -223,7 +224,7 @@ class _TinyInception(nn.Module):
 def test_inception_pipeline_on_a_torchscript_file(tmp_path):
     torch.jit.save(torch.jit.script(_TinyInception()), tmp_path / "tiny.pt")
     net = get_extractor(f"inception:{tmp_path / 'tiny.pt'}", "cpu")
-    assert net.name == "inception[tiny]@299px:tf1-bilinear,q8" and net.dim == 12
+    assert re.fullmatch(r"inception\[tiny#[0-9a-f]{8}\]@299px:tf1-bilinear,q8", net.name) and net.dim == 12
     x = torch.rand(4, 3, 32, 32) * 2 - 1
     f = net(x)
     assert f.shape == (4, 12)
@@ -258,7 +259,7 @@ def test_shipped_classifier_reaches_its_accuracy(data, n, tol):
     from ganforge.data.images import load_images
 
     net = get_extractor(data, "cpu")
-    assert net.name == f"{data}-classifier@28px" and net.dim == 128
+    assert net.name.startswith(f"{data}-classifier@28px#") and net.dim == 128
     test = load_images(data, split="test")
     x, y = test.to_float()[:n], test.y[:n]
     with torch.no_grad():
@@ -278,17 +279,19 @@ def test_image_scores_and_cache(tmp_path):
     kw = dict(ref_cache_dir=tmp_path / "cache", ref_key="abc123", kid_subsets=5, kid_subset_size=100)
     s = image_scores(net, real, sample, 200, **kw)
     assert set(s) == {"fid", "kid", "kid_std", "precision", "recall", "provenance"}
-    assert s["provenance"]["features"] == "mnist-classifier@28px"
+    assert s["provenance"]["features"] == net.name
     assert s["provenance"]["n_real"] == 300 and s["provenance"]["n_fake"] == 200
     assert not s["provenance"]["ref_cached"]
     files = list((tmp_path / "cache").glob("*.npz"))
-    assert [f.name for f in files] == ["abc123-mnist-classifier_28px.npz"]
+    assert len(files) == 1 and files[0].name.startswith("abc123-mnist-classifier_28px")
     again = image_scores(net, real, sample, 200, **kw)
     assert again["provenance"]["ref_cached"]
     # real against itself through the sampler: FID ~ 0, precision = recall = 1
     it = iter(range(0, 300, 256))
     same = image_scores(net, real, lambda k: real[(i := next(it)):i + k], 300, kid_subsets=2, kid_subset_size=100)
     assert same["fid"] < 1e-6 and same["precision"] == 1.0 and same["recall"] == 1.0
+    as_tensor = image_scores(net, real, real, 300, kid_subsets=2, kid_subset_size=100)  # a tensor for sample_fn
+    assert as_tensor["fid"] == pytest.approx(same["fid"], abs=1e-9) and as_tensor["recall"] == 1.0
 
 
 def test_classifier_scores_perfect_and_collapsed():

@@ -20,8 +20,10 @@ Every extractor is an ``nn.Module`` mapping float images (B, C, H, W) in [-1, 1]
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.resources
 import importlib.util
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +92,18 @@ def _resize_matrix(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
     return R.float().to(device)
 
 
+def file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    """8 hex digits of sha1 over a file's size, first and last MiB: cheap, and changes when the weights do."""
+    h = hashlib.sha1()
+    with path.open("rb") as f:
+        head = f.read(chunk)
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - chunk))
+        h.update(str(size).encode() + head + f.read(chunk))
+    return h.hexdigest()[:8]
+
+
 class ClassifierFeatures(nn.Module):
     """The shipped ``DigitClassifier`` as a feature network: (B, C, H, W) in [-1, 1] -> (B, 128).
 
@@ -136,7 +150,8 @@ class ClassifierFeatures(nn.Module):
         self.num_classes = self.net.num_classes
         self.dim = self.net.feature_dim
         self.num_features = self.dim  # the attribute torchmetrics' FID reads from a custom feature module
-        self.name = f"{self.dataset}-classifier@{self.size}px"
+        # the weights' digest is part of the name, so cached real-data features never outlive their network
+        self.name = f"{self.dataset}-classifier@{self.size}px#{file_digest(path)}"
 
     def train(self, mode: bool = True) -> ClassifierFeatures:
         return super().train(False)  # a fixed measuring instrument: batch norm always uses its running stats
@@ -230,7 +245,8 @@ class InceptionFeatures(nn.Module):
                               f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
         self.dim = int(probe.shape[1])
         self.num_features = self.dim  # the attribute torchmetrics' FID reads from a custom feature module
-        self.name = f"inception[{path.stem}]@{INCEPTION_SIZE}px:{resize}{',q8' if quantize else ''}"
+        self.name = (f"inception[{path.stem}#{file_digest(path)}]@{INCEPTION_SIZE}px:{resize}"
+                     f"{',q8' if quantize else ''}")
         self._R: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor]] = {}  # resize matrices
 
     def train(self, mode: bool = True) -> InceptionFeatures:

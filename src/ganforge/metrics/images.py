@@ -198,7 +198,7 @@ def _real_features(extractor: Any, real: Any, n_real: int | None, batch: int, re
     return feats, False
 
 
-def image_scores(extractor: Any, real: Any, sample_fn: Callable[[int], torch.Tensor], n: int,
+def image_scores(extractor: Any, real: Any, sample_fn: Callable[[int], torch.Tensor] | torch.Tensor, n: int,
                  ref_cache_dir: str | Path | None = None, ref_key: str | None = None, *, n_real: int | None = None,
                  batch: int = 256, kid_subsets: int = 50, kid_subset_size: int = 1000, pr_k: int = 3,
                  pr_n: int = 10_000, seed: int = 0) -> dict[str, Any]:
@@ -207,7 +207,9 @@ def image_scores(extractor: Any, real: Any, sample_fn: Callable[[int], torch.Ten
     Args:
         extractor: a feature network (``ganforge.metrics.features.get_extractor``) with ``name``.
         real: real images (N, C, H, W), float in [-1, 1] or uint8, or a data set with such an ``x`` attribute.
-        sample_fn: ``sample_fn(k)`` -> k generated images (k, C, H, W) in [-1, 1].
+        sample_fn: ``sample_fn(k)`` -> k generated images (k, C, H, W) in [-1, 1]; called repeatedly with
+            k <= ``batch`` until n are drawn, so each call must return new images. A tensor of images works too
+            (its first n are used): pass held-out real images this way for a real-vs-real floor.
         n: generated images to score.
         ref_cache_dir, ref_key: with both given, the real features are read from / written to
             ``ref_cache_dir / f"{ref_key}-{extractor.name}.npz"`` (name made file-safe). ``ref_key`` must identify
@@ -215,8 +217,9 @@ def image_scores(extractor: Any, real: Any, sample_fn: Callable[[int], torch.Ten
         n_real: real images to use (the first ``n_real``); None = all.
         batch: images per network pass.
         kid_subsets, kid_subset_size: see ``kid``.
-        pr_k, pr_n: precision / recall with k = ``pr_k`` on the first ``pr_n`` features of each side.
-        seed: KID's subset draws.
+        pr_k, pr_n: precision / recall with k = ``pr_k`` on ``pr_n`` randomly chosen features of each side
+            (the cost grows as pr_n^2).
+        seed: the random draws of KID's subsets and precision / recall's samples.
 
     Returns {"fid", "kid", "kid_std", "precision", "recall", "provenance": {"features", "n_real", "n_fake", ...}}.
     """
@@ -231,7 +234,9 @@ def image_scores(extractor: Any, real: Any, sample_fn: Callable[[int], torch.Ten
     feats_fake = extract(extractor, sample_fn, n, batch=batch)  # (n, D)
     kid_mean, kid_std = kid(feats_real, feats_fake, kid_subsets, kid_subset_size, seed)
     m = min(pr_n, len(feats_real), len(feats_fake))
-    precision, recall = precision_recall(feats_real[:m], feats_fake[:m], k=pr_k)
+    rng = np.random.default_rng(seed)  # a random subset: real data sets are often sorted by class
+    precision, recall = precision_recall(feats_real[np.sort(rng.choice(len(feats_real), m, replace=False))],
+                                         feats_fake[np.sort(rng.choice(len(feats_fake), m, replace=False))], k=pr_k)
     return {
         "fid": frechet_distance(feats_real, feats_fake), "kid": kid_mean, "kid_std": kid_std,
         "precision": precision, "recall": recall,

@@ -44,6 +44,22 @@ def features_for(cfg: Config) -> str:
     return {"mnist": "mnist", "digits8": "mnist", "fashion": "fashion"}.get(cfg.data.name, "inception")
 
 
+def stream(take: Any) -> Any:
+    """A sampler ``fn(k)`` that continues where the last call stopped: ``take(start, k)`` gives items start..start+k.
+
+    Metrics draw their n images a batch at a time; each call must bring new images, never the first k again.
+    """
+    pos = 0
+
+    def next_k(k: Any) -> Any:
+        nonlocal pos
+        out = take(pos, k)
+        pos += len(out)
+        return out
+
+    return next_k
+
+
 def cache_dir() -> Path:
     """Where real-data feature statistics are kept between runs (``GANFORGE_CACHE`` overrides)."""
     return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")) / "features"
@@ -243,7 +259,9 @@ class ImageModel:
         from ganforge.metrics.images import classifier_scores
 
         clf = self.extractor(spec or features_for(self.config))
-        r = classifier_scores(clf, lambda y: self.generate(len(y), seed + int(y[0]), y), n, self.num_classes)
+        z = torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(seed))
+        r = classifier_scores(clf, stream(lambda i, y: self.generate(len(y), labels=y, z=z[i:i + len(y)])), n,
+                              self.num_classes)
         return {"class_acc": r["accuracy"], "class_is": r["is"]}
 
     def evaluate(self, n: int | None = None, seed: int = 0, features: str | None = None) -> dict[str, Any]:
@@ -260,7 +278,8 @@ class ImageModel:
         train, test = self.real(split="train"), self.real(split="test")
         n = n or self.config.eval.n or max(MIN_FLOOR, min(len(test), 10_000))
         key = self._data_key("train")
-        model = image_scores(ext, train, lambda k: self.generate(k, seed + 7), n,
+        z = torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(seed + 7))
+        model = image_scores(ext, train, stream(lambda i, k: self.generate(k, z=z[i:i + k])), n,
                              ref_cache_dir=cache_dir(), ref_key=key)
         n_floor = min(n, len(test))
         prov = dict(model.pop("provenance", {}))
@@ -269,7 +288,8 @@ class ImageModel:
         if n_floor < MIN_FLOOR:  # a tiny folder: a floor from a handful of images would mislead
             prov["split_floor"] = f"none: the held-out split has {len(test)} images (< {MIN_FLOOR})"
             return {"model": model, "floor": {}, "provenance": prov}
-        floor = image_scores(ext, train, lambda k: test[:k], n_floor, ref_cache_dir=cache_dir(), ref_key=key)
+        floor = image_scores(ext, train, stream(lambda i, k: test[i:i + k]), n_floor, ref_cache_dir=cache_dir(),
+                             ref_key=key)
         floor.pop("provenance", None)
         if self._class_metrics(spec):
             from ganforge.data import image_data
@@ -279,9 +299,11 @@ class ImageModel:
             y_test = image_data(self.config.data, "test").y
             by_class = [test[y_test == k] for k in range(self.num_classes)]
 
-            def held_out(y: torch.Tensor) -> torch.Tensor:  # held-out images of the requested classes
-                return torch.stack([by_class[k][i % len(by_class[k])] for i, k in enumerate(y.tolist())])
+            def held_out(start: int, y: torch.Tensor) -> torch.Tensor:  # held-out images of the requested classes
+                K = self.num_classes  # request i asks for class i mod K: take that class's (i // K)-th image
+                return torch.stack([by_class[k][((start + i) // K) % len(by_class[k])]
+                                    for i, k in enumerate(y.tolist())])
 
-            r = classifier_scores(ext, held_out, n_floor, self.num_classes)
+            r = classifier_scores(ext, stream(held_out), n_floor, self.num_classes)
             floor.update({"class_acc": r["accuracy"], "class_is": r["is"]})
         return {"model": model, "floor": floor, "provenance": prov}
