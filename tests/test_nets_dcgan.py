@@ -80,7 +80,8 @@ def test_conditional_generator(size, upsample):
     assert x0.shape == (4, 3, size, size)
     assert not torch.allclose(x0, x1)  # the label changes the image
     assert G.embed.embedding_dim == 3
-    assert DCGANGenerator(z_dim=8, size=size, ngf=4, num_classes=5).embed.embedding_dim == 8  # 0 = z_dim
+    assert DCGANGenerator(z_dim=8, size=size, ngf=4, num_classes=5).embed.embedding_dim == 5  # min(K, z_dim)
+    assert DCGANGenerator(z_dim=4, size=size, ngf=4, num_classes=5).embed.embedding_dim == 4
 
 
 @pytest.mark.parametrize("cond", ["concat", "projection"])
@@ -92,7 +93,7 @@ def test_conditional_discriminator(cond, size):
     assert l0.shape == (4,)
     assert not torch.allclose(l0, l1)  # the label changes the score
     if cond == "concat":
-        assert D.body[0].in_channels == 3 + 3  # image channels + label channels
+        assert D.body[0].in_channels == 3 + 5  # image channels + one label channel per class
 
 
 def test_conditional_gradients_reach_generator_and_embeddings():

