@@ -164,11 +164,13 @@ def plot_curves(history: list[dict[str, float]], *, path: str | Path | None = No
             if pts:
                 x, y = zip(*pts, strict=True)
                 ax.plot(x, y, label=key.split("/", 1)[-1], lw=1.2, marker="." if len(pts) < 30 else None)
-        if name == "Grad" and ax.lines:
+        ys = [float(v) for line in ax.lines for v in line.get_ydata()]
+        wide = name.startswith("Metric/") and ys and min(ys) > 0 and max(ys) / min(ys) > 30  # e.g. FID 2500 -> 40
+        if (name == "Grad" and ax.lines) or wide:
             ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel("step")
-        ax.set_ylabel("value" + (" (log)" if name == "Grad" else ""))
+        ax.set_ylabel("value" + (" (log)" if ax.get_yscale() == "log" else ""))
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8)
