@@ -75,7 +75,7 @@ def one_variant(variant: str, minutes: list[float], threads: int) -> list[dict]:
 
 
 def _f(v: object, fmt: str) -> str:
-    return "-" if v is None else format(v, fmt)
+    return format("-", ">" + fmt.split(".")[0]) if v is None else format(v, fmt)
 
 
 def table(rows: list[dict]) -> str:

@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny, fast training config and a trained tiny run."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,18 @@ TINY = [
     "train.sample_every=40", "train.ckpt_every=20", "train.progress=false",
     "eval.n=200", "eval.mmd_n=100", "eval.permutations=20",
 ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _feature_cache(tmp_path_factory):
+    """Real-data feature statistics go to a temporary folder, never the user's ~/.cache."""
+    old = os.environ.get("GANFORGE_CACHE")
+    os.environ["GANFORGE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("GANFORGE_CACHE", None)
+    else:
+        os.environ["GANFORGE_CACHE"] = old
 
 
 @pytest.fixture(autouse=True)

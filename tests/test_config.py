@@ -119,3 +119,10 @@ def test_typed_values_on_real_keys(key, value):
         apply_overrides(Config(), [f"{key}={value}"])
     except ConfigError as e:
         assert key in str(e)
+
+
+def test_auto_fields_resolve_per_data_kind():
+    toy, img = resolve(load_config("ring8")), resolve(load_config("mnist"))
+    assert toy.eval.n == 2500 and toy.model.z_dim == 2  # PacGAN's protocol
+    assert img.eval.n is None and img.model.z_dim == 100  # images: n = the held-out split's size
+    assert img.model.d_norm == "batch" and resolve(load_config("mnist", ["loss=wgan-gp"])).model.d_norm == "instance"

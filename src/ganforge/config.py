@@ -350,6 +350,8 @@ def resolve(cfg: Config) -> Config:
         return cfg
     if cfg.model.z_dim is None:
         cfg.model.z_dim = 2
+    if cfg.eval.n is None:
+        cfg.eval.n = 2500  # PacGAN's protocol
     for key, val in (("model.cond", cfg.model.cond != "none"), ("train.augment", bool(cfg.train.augment))):
         if val:
             raise ConfigError(f"{key} applies to image data; data.name={cfg.data.name!r} is a 2-D distribution")
