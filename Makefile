@@ -28,7 +28,7 @@ fashion-data:
 	fi
 
 run: setup
-	$(BIN)/ganforge train mnist --out runs/mnist --overwrite
+	$(BIN)/ganforge train mnist-cond --out runs/mnist --overwrite
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
