@@ -174,7 +174,7 @@ def _cache_path(ref_cache_dir: str | Path, ref_key: str, name: str) -> Path:
     return Path(ref_cache_dir) / f"{safe}.npz"
 
 
-def _real_features(extractor: Any, real: Any, n_real: int | None, batch: int, ref_cache_dir: str | Path | None,
+def real_features(extractor: Any, real: Any, n_real: int | None, batch: int, ref_cache_dir: str | Path | None,
                    ref_key: str | None) -> tuple[np.ndarray, bool]:
     """Features of the real images, from the cache file when it holds the same network and count."""
     name = getattr(extractor, "name", type(extractor).__name__)
@@ -230,7 +230,7 @@ def image_scores(extractor: Any, real: Any, sample_fn: Callable[[int], torch.Ten
     if n_real is not None and not 2 <= n_real <= len(real):
         raise ValueError(f"n_real must be in [2, {len(real)}] (the real images given) or None, got {n_real!r}")
     name = getattr(extractor, "name", type(extractor).__name__)
-    feats_real, cached = _real_features(extractor, real, n_real, batch, ref_cache_dir, ref_key)  # (N, D)
+    feats_real, cached = real_features(extractor, real, n_real, batch, ref_cache_dir, ref_key)  # (N, D)
     feats_fake = extract(extractor, sample_fn, n, batch=batch)  # (n, D)
     kid_mean, kid_std = kid(feats_real, feats_fake, kid_subsets, kid_subset_size, seed)
     m = min(pr_n, len(feats_real), len(feats_fake))

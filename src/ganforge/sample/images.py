@@ -236,14 +236,14 @@ class ImageModel:
         on a CPU, where Inception is too slow to run during training), and for conditional runs the
         classifier's accuracy on the requested classes."""
         from ganforge.metrics.features import extract
-        from ganforge.metrics.images import frechet_distance
+        from ganforge.metrics.images import frechet_distance, real_features
 
         spec = features_for(self.config)
         if spec not in CHEAP_FEATURES and self.device.type == "cpu":
             return {}
         ext = self.extractor(spec)
-        if spec not in self._ref:
-            self._ref[spec] = extract(ext, self.real(), None, device=self.device)
+        if spec not in self._ref:  # the same on-disk cache as `evaluate`, so the training split is read once
+            self._ref[spec], _ = real_features(ext, self.real(), None, 256, cache_dir(), self._data_key("train"))
         out = {"Metric/fid": frechet_distance(self._ref[spec], extract(ext, self.generate(n, seed), None,
                                                                              device=self.device))}
         if self._class_metrics(spec):
