@@ -170,6 +170,40 @@ class _Logger:
             self.tb.close()
 
 
+def train_iteration(recipe: Recipe, step: int, accum: dict[str, torch.Tensor], counts: dict[str, int],
+                    log_grads: bool = False) -> None:
+    """One iteration: every phase due at ``step`` (``repeats`` updates each), EMA, then the schedulers.
+
+    Logged values are summed on the device into ``accum`` (with ``counts``): nothing here waits
+    for the device. ``log_grads`` adds each updated network's gradient norm (``Grad/<name>``).
+    The training loop, the lab's live sessions and the benchmarks all step a recipe through this.
+    """
+    for phase in recipe.phases:
+        if step % phase.interval:
+            continue
+        opt = recipe.optimizers[phase.module]
+        _set_trainable(recipe, phase.module)
+        for r in range(phase.repeats):
+            batch = recipe.next_batch()
+            opt.zero_grad(set_to_none=True)
+            loss, logs = phase.step(recipe.models, batch)
+            loss.backward()
+            if log_grads and r == phase.repeats - 1:
+                logs[f"Grad/{phase.module}"] = _grad_norm(recipe.models[phase.module])
+            opt.step()
+            if phase.after_step is not None:
+                phase.after_step(recipe.models)
+            for ema_name, src in recipe.ema.items():
+                if src == phase.module:  # warm-up: a short average early on, then the set decay
+                    beta = min(recipe.ema_decay, (1 + step) / (10 + step))
+                    ema_update(recipe.models[ema_name], recipe.models[src], beta)
+            for k, v in logs.items():
+                accum[k] = accum[k] + v.float() if k in accum else v.float()
+                counts[k] = counts.get(k, 0) + 1
+    for sched in recipe.schedulers.values():
+        sched.step()
+
+
 def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any] | None) -> Path:
     from ganforge import sample as sampling  # inference helpers: pictures and in-training metrics
 
@@ -187,7 +221,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     accum: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     if state is not None:
-        step, history = _restore(recipe, state, accum, counts, device)
+        step, history = restore_state(recipe, state, accum, counts, device)
         elapsed = float(state.get("elapsed", 0.0))
     started = time.perf_counter() - elapsed  # wall seconds spent training, carried across resumes
     logger = _Logger(run_dir, history)
@@ -197,30 +231,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     try:
         while step < tc.steps:
             log_now = (step + 1) % tc.log_every == 0 or step == 0 or step + 1 == tc.steps
-            for phase in recipe.phases:
-                if step % phase.interval:
-                    continue
-                opt = recipe.optimizers[phase.module]
-                _set_trainable(recipe, phase.module)
-                for r in range(phase.repeats):
-                    batch = recipe.next_batch()
-                    opt.zero_grad(set_to_none=True)
-                    loss, logs = phase.step(recipe.models, batch)
-                    loss.backward()
-                    if log_now and r == phase.repeats - 1:
-                        logs[f"Grad/{phase.module}"] = _grad_norm(recipe.models[phase.module])
-                    opt.step()
-                    if phase.after_step is not None:
-                        phase.after_step(recipe.models)
-                    for ema_name, src in recipe.ema.items():
-                        if src == phase.module:  # warm-up: a short average early on, then the set decay
-                            beta = min(recipe.ema_decay, (1 + step) / (10 + step))
-                            ema_update(recipe.models[ema_name], recipe.models[src], beta)
-                    for k, v in logs.items():
-                        accum[k] = accum[k] + v.float() if k in accum else v.float()
-                        counts[k] = counts.get(k, 0) + 1
-            for sched in recipe.schedulers.values():
-                sched.step()
+            train_iteration(recipe, step, accum, counts, log_grads=log_now)
             step += 1
             # the last step of this session: the step budget, or the wall-clock budget (checked at this boundary)
             last = step == tc.steps or (tc.max_minutes > 0 and time.perf_counter() - started >= 60 * tc.max_minutes)
@@ -249,7 +260,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             if tc.sample_every and (step % tc.sample_every == 0 or last):
                 model.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
             if step % tc.ckpt_every == 0 or last:
-                _save(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started)
+                save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started)
             if last:
                 break
     finally:
@@ -261,8 +272,9 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     return run_dir
 
 
-def _save(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[dict[str, float]],
+def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[dict[str, float]],
           accum: dict[str, torch.Tensor], counts: dict[str, int], elapsed: float) -> None:
+    """Write a checkpoint of everything needed to resume exactly (see ``checkpoint.py``)."""
     state = {
         "format": checkpoint.FORMAT,
         "version": checkpoint.VERSION,
@@ -282,7 +294,7 @@ def _save(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[d
     checkpoint.save(state, checkpoint.ckpt_path(run_dir, step), keep=cfg.train.keep_ckpts)
 
 
-def _restore(recipe: Recipe, state: dict[str, Any], accum: dict[str, torch.Tensor], counts: dict[str, int],
+def restore_state(recipe: Recipe, state: dict[str, Any], accum: dict[str, torch.Tensor], counts: dict[str, int],
              device: torch.device) -> tuple[int, list[dict[str, float]]]:
     try:
         for k, m in recipe.models.items():
