@@ -8,6 +8,7 @@
     ganforge eval runs/ring8 [--n 2500] [--features mnist|fashion|inception|inception:PATH]
     ganforge interpolate runs/mnist --steps 10 --method slerp --out strip.png   # or .gif / .webp
     ganforge config                                             # every key with its default and meaning
+    ganforge lab [--host 127.0.0.1] [--port 8000] [--runs runs] [--no-browser]   # the web app
 
 A user mistake (unknown key, missing file, truncated checkpoint) prints one line and exits
 with status 2; it never shows a traceback.
@@ -138,6 +139,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from ganforge.lab import serve
+
+    if not 0 < args.port < 65536:
+        raise GanforgeError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.max_sessions < 1:
+        raise GanforgeError(f"--max-sessions must be >= 1, got {args.max_sessions}")
+    serve(host=args.host, port=args.port, runs_dir=args.runs, open_browser=not args.no_browser,
+          max_sessions=args.max_sessions)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -193,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--features", default=None,
                    help="image runs: mnist | fashion | inception | inception:PATH (default: eval.features)")
     s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("lab", help="the web app: train a 2-D GAN live in the browser, browse trained runs")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR",
+                   help="the gallery's folder of runs; 'Save run' writes there too (default: runs)")
+    s.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    s.add_argument("--max-sessions", type=int, default=4, help="live training sessions (tabs) at once")
+    s.set_defaults(fn=cmd_lab)
     return p
 
 
