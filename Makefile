@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ganforge-installed
 
-.PHONY: setup run test bench lab clean fashion-data
+.PHONY: setup run test bench lab clean fashion-data chromium
 
 setup: $(STAMP)
 
@@ -27,19 +27,30 @@ fashion-data:
 	  echo "note: could not install dataset-fashion-mnist; the 'fashion' data set will be unavailable"; \
 	fi
 
+# Debian's chromium for the lab's browser tests (tests/test_lab_browser.py), where apt is available and we are
+# root; never fatal: without it those tests are skipped with the reason. Playwright never downloads a browser.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium (for the lab's browser tests)"; \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
+	  echo "note: could not install chromium; the lab's browser tests will be skipped"; \
+	fi
+
 run: setup
 	$(BIN)/ganforge train mnist-cond --out runs/mnist --overwrite
 
-test: setup
+test: setup chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/toy.py
 	$(BIN)/python benchmarks/images.py
+	$(BIN)/python benchmarks/lab.py
 
 lab: setup
-	@echo "ganforge lab is not built yet (see the open issue for the web app)."; exit 1
+	$(BIN)/ganforge lab --runs runs
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -52,7 +52,8 @@ HEAT_RES = 48  # D's heat map: HEAT_RES x HEAT_RES values
 MANIFOLD_1D = 128  # latent grid for z_dim = 1
 MANIFOLD_2D = 21  # latent grid side for z_dim >= 2 (a 2-D slice: the other coordinates 0)
 Z_RANGE = 2.5  # the latent grid spans [-Z_RANGE, Z_RANGE]
-METRICS_EVERY = 10  # frames between metric evaluations (and on Step / Reset)
+METRICS_SECONDS = 1.0  # wall seconds between metric evaluations while playing (and on Step / Reset): exact W1
+# on 512 points costs ~0.1 s, so a fixed frame interval would tie the frame rate to it
 HISTORY = 5000  # logged records kept (one per frame): bounded memory
 MAX_POINTS = 2000  # user-drawn points
 POINT_LIMIT = 100.0  # |coordinate| of a drawn point
@@ -224,6 +225,7 @@ class LabSession:
         self.counts: dict[str, int] = {}
         self.history: deque[dict[str, float]] = deque(maxlen=HISTORY)
         self.metrics: dict[str, float] = {}
+        self.metrics_at = -math.inf
         self.diverged = ""
         g = torch.Generator().manual_seed(cfg.seed + 1)
         self.z_view = torch.randn(N_VIEW, cfg.model.z_dim, generator=g).to(self.device)  # fixed: points move
@@ -280,7 +282,7 @@ class LabSession:
     # ---------------------------------------------------------------- training and frames
 
     def advance(self, iterations: int, metrics: bool | None = None) -> bytes:
-        """Run ``iterations`` training iterations, then draw a frame (metrics every METRICS_EVERY frames)."""
+        """Run ``iterations`` training iterations, then draw a frame (with metrics every METRICS_SECONDS)."""
         t0 = time.perf_counter()
         for _ in range(iterations):
             train_iteration(self.recipe, self.step, self.accum, self.counts)
@@ -306,9 +308,10 @@ class LabSession:
             self.diverged = (f"training diverged at step {self.step}: {bad[0]} = {logs[bad[0]]}; lower the "
                              "learning rates and press Reset")
         if metrics is None:
-            metrics = self.frames % METRICS_EVERY == 0
+            metrics = time.perf_counter() - self.metrics_at >= METRICS_SECONDS
         if metrics and not self.diverged:
             self.metrics = self.model.quick_metrics(N_VIEW, seed=self.cfg.seed)
+            self.metrics_at = time.perf_counter()
         self.frames += 1
         if logs:
             self.history.append({"step": self.step, **logs, **(self.metrics if metrics else {})})
