@@ -57,9 +57,9 @@ def _topics() -> dict[str, Topic]:
             "are easy to spot and D(G(z)) is near 0. Through the logit, the saturating loss log(1 - D) has "
             "gradient D(G(z)), which vanishes there; the non-saturating -log D has 1 - D(G(z)), close to 1. The "
             "left panel is autograd through ganforge.losses. The other two are two real training runs on ring8, "
-            "identical except for the generator's loss (k = 5 critic steps so that D gets ahead, as it does on "
-            "real data), stepped with the training loop's own train_iteration; the curve is the gradient norm "
-            "the loop logs as Grad/G.",
+            "identical except for the generator's loss (10 discriminator steps per generator step at a higher "
+            "learning rate, so that D gets ahead as it does on real data), stepped with the training loop's "
+            "own train_iteration; the curve is the gradient norm the loop logs as Grad/G.",
             "ganforge train ring8 --out runs/minimax --set loss=minimax   # then compare Grad/G in metrics.jsonl"),
         "divergences": Topic(
             "KL, JSD and Wasserstein on disjoint supports (two bars moved apart)",
@@ -125,14 +125,19 @@ def _topics() -> dict[str, Topic]:
             "convolutions instead of pooling. Each ablation trains the same small DCGAN on scikit-learn's digits "
             "with one guideline broken (layers swapped in the built networks) and measures FID in the shipped "
             "MNIST classifier's features, beside the gradient norm reaching the generator. The runs are short "
-            "and single-seed: read differences of a few FID points as noise, large ones as the effect.",
+            "(300 steps) and single-seed, and on these small, blurry upscaled 8x8 digits the discriminator gets "
+            "ahead quickly, so FID need not improve steadily within a run: read the table as what these short "
+            "runs measured (last and best checkpoint), not as a verdict on the guidelines; train longer with "
+            "the command below to test one properly.",
             "ganforge train mnist --out runs/dcgan --set data.name=digits8   # the full-size baseline"),
         "wgan-critic": Topic(
             "the WGAN critic's estimate as a quality meter",
             dynamics.wgan_critic,
             "A WGAN critic estimates the Wasserstein distance: E[D(real)] - E[D(fake)] with D (nearly) "
             "1-Lipschitz. The WGAN paper's claim is that this number tracks sample quality, unlike a standard "
-            "discriminator's loss. Here WGAN-GP trains on eight Gaussians; at each checkpoint the critic's "
+            "discriminator's loss. Here WGAN-GP trains on eight Gaussians with the critic kept close to its "
+            "optimum (20 critic steps per generator step), the condition under which its number estimates W1; "
+            "at each checkpoint the critic's "
             "estimate on fixed real and generated samples is set beside the exact W1 between them (POT, "
             "in the coordinates the critic sees), the quality measure on a 2-D toy; the page gives their "
             "correlation. On images the same comparison would use FID in the digit classifier's features.",

@@ -192,6 +192,7 @@ def architecture(ctx: Context) -> TopicResult:
     for name, t in runs.items():
         numbers[f"fid_{name}"] = [h["fid"] for h in t.history]
         numbers[f"final_fid_{name}"] = t.history[-1]["fid"]
+        numbers[f"best_fid_{name}"] = min(h["fid"] for h in t.history)
         numbers[f"grad_G_{name}"] = [h.get("Grad/G", float("nan")) for h in t.history]
         numbers[f"grad_D_{name}"] = [h.get("Grad/D", float("nan")) for h in t.history]
         numbers[f"layers_changed_{name}"] = t.replaced

@@ -112,12 +112,13 @@ def non_saturating(ctx: Context) -> TopicResult:
     at = np.array([0.01])
     sat01, ns01 = float(_grad_wrt_logit("minimax", at)[0]), float(_grad_wrt_logit("ns", at)[0])
 
-    steps = 30 if ctx.fast else 300
+    steps = 30 if ctx.fast else 150
     runs = {}
     for kind in ("minimax", "ns"):
         # the same seed for both: the same networks, the same first batches; only G's loss differs.
-        # k = 5 critic steps give D the head start it has early in real training (fakes easy to spot).
-        recipe, _ = toy_recipe(ctx, [f"loss={kind}", "model.mbstd=0", "train.d_steps=5", "optim.decay=none"])
+        # k = 10 critic steps at lr 3e-3 give D the lead it has early in real training (fakes easy to spot).
+        recipe, _ = toy_recipe(ctx, [f"loss={kind}", "model.mbstd=0", "train.d_steps=10", "optim.lr_d=3e-3",
+                                     "optim.decay=none"])
         recs = [step(recipe, i, log_grads=True) for i in range(steps)]
         runs[kind] = {"grad_G": np.array([r["Grad/G"] for r in recs]),
                       "D_fake": 1 / (1 + np.exp(-np.array([r["D/fake"] for r in recs])))}
@@ -149,7 +150,7 @@ def non_saturating(ctx: Context) -> TopicResult:
         ax.semilogy(np.arange(1, steps + 1), runs[kind]["grad_G"], c, label=f"loss={kind}")
     ax.set_xlabel("step")
     ax.set_ylabel("logged Grad/G (norm over G's weights)")
-    ax.set_title("real early training (ring8, k=5)")
+    ax.set_title("real early training (ring8, k=10)")
     ax.legend(fontsize=7)
     ax = fig.add_subplot(1, 3, 3)
     for kind, c in (("minimax", "C0"), ("ns", "C1")):
