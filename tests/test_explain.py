@@ -152,3 +152,8 @@ def test_one_topic_and_errors(tmp_path, capsys):
     assert "did you mean 'divergences'" in capsys.readouterr().err
     assert main(["explain", "nash"]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_latent_refuses_a_toy_run(tiny_run, tmp_path, capsys):
+    assert main(["explain", "latent", "--out", str(tmp_path), "--run", str(tiny_run), "--fast"]) == 2
+    assert "2-D run" in capsys.readouterr().err

@@ -54,7 +54,13 @@ def _model(ctx: Context) -> tuple[Any, str]:
     from ganforge.sample import load_run, make_model
 
     if ctx.run_dir is not None:
-        return load_run(ctx.run_dir), f"run {ctx.run_dir}"
+        from ganforge.errors import GanforgeError
+        from ganforge.sample import ImageRun
+
+        run = load_run(ctx.run_dir)
+        if not isinstance(run, ImageRun):
+            raise GanforgeError(f"--run {ctx.run_dir} is a 2-D run; the latent topic walks an image run's generator")
+        return run, f"run {ctx.run_dir}"
     t = trained_digits(ctx, "baseline")
     model = make_model(t.cfg, t.recipe.models, t.recipe.extra_state)
     return model, f"a small DCGAN trained {t.history[-1]['step']} steps on scikit-learn's digits"
