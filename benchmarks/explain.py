@@ -47,7 +47,7 @@ def checks(name: str, n: dict) -> tuple[str, bool]:
                 f"avg {n['final_radius_averaged']:.3f}", n["simultaneous_radius_increasing"])
     if name == "upsampling":
         return (f"period-2 energy init {n['nyquist_fraction_init_deconv']:.3f}/{n['nyquist_fraction_init_resize']:.3f}"
-                f", trained {n['nyquist_fraction_trained_deconv']:.3f}/{n['nyquist_fraction_trained_resize']:.3f}",
+                f", trained {n['nyquist_fraction_trained_deconv']:.4f}/{n['nyquist_fraction_trained_resize']:.4f}",
                 n["nyquist_fraction_trained_deconv"] > n["nyquist_fraction_trained_resize"])
     if name == "architecture":
         fids = {k[10:]: v for k, v in n.items() if k.startswith("final_fid_")}

@@ -154,7 +154,7 @@ def transposed_conv(ctx: Context) -> TopicResult:
                   cmap="gray")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{title}\nperiod-2 energy {numbers[key]:.3f}", fontsize=8)
+        ax.set_title(f"{title}\nperiod-2 energy {numbers[key]:.4f}", fontsize=8)
     ax = fig.add_subplot(2, 5, 10)
     labels = ["init", "trained"]
     for off, up in ((-0.2, "deconv"), (0.2, "resize")):
@@ -169,8 +169,8 @@ def transposed_conv(ctx: Context) -> TopicResult:
                f"equals C^T x: {numbers['k4s2p1_equals_conv_matrix_transposed']}; period-2 energy at init "
                f"{numbers['nyquist_fraction_init_deconv']:.3f} (deconv) vs "
                f"{numbers['nyquist_fraction_init_resize']:.3f} (resize), trained "
-               f"{numbers['nyquist_fraction_trained_deconv']:.3f} vs "
-               f"{numbers['nyquist_fraction_trained_resize']:.3f}")
+               f"{numbers['nyquist_fraction_trained_deconv']:.4f} vs "
+               f"{numbers['nyquist_fraction_trained_resize']:.4f}")
     return TopicResult(numbers, fig, summary)
 
 

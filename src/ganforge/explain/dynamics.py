@@ -170,15 +170,19 @@ def wgan_critic(ctx: Context) -> TopicResult:
     recipe, cfg = toy_recipe(ctx, ["loss=wgan-gp", "model.mbstd=0", "data.std=0.05", "optim.decay=none",
                                    "train.d_steps=20", "optim.lr_d=1e-3", "optim.lr_g=2e-4"])
     model = make_model(cfg, recipe.models, recipe.extra_state)
-    real = torch.from_numpy(model.real(n, seed=ctx.seed + 1))  # (n, 2) data coordinates, fixed
-    real_t = model._from_data(real)  # (n, 2) the coordinates the critic sees
+    mean, scale = recipe.extra_state["data_mean"], recipe.extra_state["data_scale"]
+
+    def training_coords(points: np.ndarray) -> torch.Tensor:  # data coordinates -> what the critic sees
+        return (torch.from_numpy(points) - mean) / scale
+
+    real_t = training_coords(model.real(n, seed=ctx.seed + 1))  # (n, 2), fixed
     D = recipe.models["D"]
     est, w1, at = [], [], []
     for i in range(steps):
         step(recipe, i)
         if (i + 1) % every == 0:
             fake = model.sample(n, seed=ctx.seed + 2)  # the same noise each time: only G changes
-            fake_t = model._from_data(torch.from_numpy(fake))
+            fake_t = training_coords(fake)  # (n, 2)
             with eval_mode(D):
                 est.append(float(D(real_t).mean() - D(fake_t).mean()))
             w1.append(wasserstein1(fake_t.numpy(), real_t.numpy()))  # exact, POT, in the critic's coordinates
