@@ -25,8 +25,8 @@ RESULTS = Path(__file__).parent / "results" / "explain.json"
 TARGET_S = 300.0
 
 
-def checks(name: str, n: dict) -> tuple[str, bool]:
-    """The key numbers of a topic and whether its claim holds at full size."""
+def checks(name: str, n: dict) -> tuple[str, bool | None]:
+    """The key numbers of a topic and whether its claim holds at full size (None: the topic claims nothing)."""
     if name == "optimal-d":
         return f"|D - D*| {n['weighted_abs_error']:.3f}", n["weighted_abs_error"] < 0.05
     if name == "non-saturating":
@@ -51,7 +51,7 @@ def checks(name: str, n: dict) -> tuple[str, bool]:
                 n["nyquist_fraction_trained_deconv"] > n["nyquist_fraction_trained_resize"])
     if name == "architecture":
         fids = {k[10:]: v for k, v in n.items() if k.startswith("final_fid_")}
-        return "FID " + ", ".join(f"{k} {v:.1f}" for k, v in fids.items()), True
+        return "FID " + ", ".join(f"{k} {v:.1f}" for k, v in fids.items()), None
     if name == "wgan-critic":
         return f"Pearson r {n['pearson_r']:.3f}, Spearman {n['spearman_rho']:.3f}", n["pearson_r"] > 0.5
     if name == "latent":
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'topic':<{w}}  {'seconds':>7}  holds  key numbers")
     print("-" * (w + 90))
     for r in rows:
-        print(f"{r['topic']:<{w}}  {r['seconds']:>7.1f}  {'yes' if r['claim_holds'] else 'NO':<5}  {r['key_numbers']}")
+        holds = {True: "yes", False: "NO", None: "-"}[r["claim_holds"]]
+        print(f"{r['topic']:<{w}}  {r['seconds']:>7.1f}  {holds:<5}  {r['key_numbers']}")
     print("-" * (w + 90))
     verdict = "within" if total < TARGET_S else "OVER"
     print(f"{'explain all':<{w}}  {total:>7.1f}  (target {TARGET_S:.0f} s: {verdict}; incl. the page)")

@@ -123,13 +123,12 @@ def _topics() -> dict[str, Topic]:
             convolution.architecture,
             "DCGAN's recipe uses batch norm in both networks, LeakyReLU in the discriminator and strided "
             "convolutions instead of pooling. Each ablation trains the same small DCGAN on scikit-learn's digits "
-            "with one guideline broken (layers swapped in the built networks) and measures FID in the shipped "
-            "MNIST classifier's features, beside the gradient norm reaching the generator. The runs are short "
-            "(300 steps) and single-seed, and on these small, blurry upscaled 8x8 digits the discriminator gets "
-            "ahead quickly, so FID need not improve steadily within a run: read the table as what these short "
-            "runs measured (last and best checkpoint), not as a verdict on the guidelines; train longer with "
-            "the command below to test one properly.",
-            "ganforge train mnist --out runs/dcgan --set data.name=digits8   # the full-size baseline"),
+            "(with resize-convolution upsampling, which trains steadily on these blurry upscaled 8x8 images; "
+            "see the upsampling topic) with one guideline broken, by swapping layers in the built networks, "
+            "and measures FID in the shipped MNIST classifier's features, beside the gradient norm reaching the "
+            "generator. The runs are short (300 steps) and single-seed: large differences are the effect, "
+            "small ones may be noise; train longer with the command below to test one properly.",
+            "ganforge train mnist --out runs/dcgan --set data.name=digits8 --set model.upsample=resize"),
         "wgan-critic": Topic(
             "the WGAN critic's estimate as a quality meter",
             dynamics.wgan_critic,

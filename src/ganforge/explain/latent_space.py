@@ -61,9 +61,9 @@ def _model(ctx: Context) -> tuple[Any, str]:
         if not isinstance(run, ImageRun):
             raise GanforgeError(f"--run {ctx.run_dir} is a 2-D run; the latent topic walks an image run's generator")
         return run, f"run {ctx.run_dir}"
-    t = trained_digits(ctx, "baseline")
+    t = trained_digits(ctx, "resize")
     model = make_model(t.cfg, t.recipe.models, t.recipe.extra_state)
-    return model, f"a small DCGAN trained {t.history[-1]['step']} steps on scikit-learn's digits"
+    return model, f"a small DCGAN (resize-conv) trained {t.history[-1]['step']} steps on scikit-learn's digits"
 
 
 def latent(ctx: Context) -> TopicResult:
