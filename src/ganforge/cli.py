@@ -9,6 +9,7 @@
     ganforge interpolate runs/mnist --steps 10 --method slerp --out strip.png   # or .gif / .webp
     ganforge config                                             # every key with its default and meaning
     ganforge lab [--host 127.0.0.1] [--port 8000] [--runs runs] [--no-browser]   # the web app
+    ganforge explain [TOPIC|all --out DIR [--fast]]              # the lecture companion
 
 A user mistake (unknown key, missing file, truncated checkpoint) prints one line and exits
 with status 2; it never shows a traceback.
@@ -151,6 +152,27 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from ganforge.explain import TOPICS, run_all, run_topic
+
+    if args.topic is None:
+        width = max(map(len, TOPICS))
+        for name, topic in TOPICS.items():
+            print(f"{name:<{width}}  {topic.title}")
+        print(f"{'all':<{width}}  every topic and an offline HTML page (index.html)")
+        return 0
+    if args.out is None:
+        raise GanforgeError(f"ganforge explain {args.topic} needs --out DIR")
+    if args.topic == "all":
+        page = run_all(args.out, fast=args.fast, seed=args.seed, run_dir=args.run)
+        print(f"wrote {page}")
+        return 0
+    result = run_topic(args.topic, args.out, fast=args.fast, seed=args.seed, run_dir=args.run)
+    print(f"{args.topic}: {result.summary}")
+    print(f"wrote {Path(args.out) / (args.topic + '.png')} and {Path(args.out) / (args.topic + '.json')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -215,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-browser", action="store_true", help="do not open a browser")
     s.add_argument("--max-sessions", type=int, default=4, help="live training sessions (tabs) at once")
     s.set_defaults(fn=cmd_lab)
+
+    s = sub.add_parser("explain", help="the lecture companion: each GAN idea computed and drawn")
+    s.add_argument("topic", nargs="?", default=None, metavar="TOPIC",
+                   help="a topic name, or 'all' for every topic and an HTML page (none: list the topics)")
+    s.add_argument("--out", type=Path, default=None, help="folder for the figures, numbers and index.html")
+    s.add_argument("--fast", action="store_true", help="a few training steps only (noisier numbers; for tests)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--run", type=Path, default=None, metavar="DIR",
+                   help="an image run whose generator the latent topic walks (default: train a small one)")
+    s.set_defaults(fn=cmd_explain)
     return p
 
 

@@ -1,0 +1,159 @@
+"""The lecture companion: each topic's numbers have the property the page claims (fast mode), and the CLI
+writes the figures, the numbers and the offline page."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganforge.cli import main
+from ganforge.explain import TOPICS
+from ganforge.explain.convolution import nyquist_fraction, scatter_transposed
+
+
+@pytest.fixture(scope="module")
+def companion(tmp_path_factory):
+    """`ganforge explain all --fast` once; the tests read the numbers it wrote."""
+    out = tmp_path_factory.mktemp("explain")
+    assert main(["explain", "all", "--out", str(out), "--fast"]) == 0
+    return out
+
+
+def numbers(companion, name):
+    return json.loads((companion / f"{name}.json").read_text())["numbers"]
+
+
+def test_list_topics(capsys):
+    assert main(["explain"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [*TOPICS, "all"]
+    assert len(TOPICS) == 10
+
+
+def test_page_has_every_topic(companion):
+    html = (companion / "index.html").read_text()
+    assert html.count('<section class="topic"') == len(TOPICS)
+    assert html.count("data:image/png;base64,") == len(TOPICS)
+    assert "ganforge explain wgan-critic --out explain/ --fast" in html
+    assert "http://" not in html and "https://" not in html  # offline
+    for name in TOPICS:
+        assert (companion / f"{name}.png").stat().st_size > 1000
+        rec = json.loads((companion / f"{name}.json").read_text())
+        assert rec["topic"] == name and rec["summary"] and rec["command"].startswith(f"ganforge explain {name}")
+
+
+def test_optimal_discriminator_matches_formula(companion):
+    n = numbers(companion, "optimal-d")
+    assert n["weighted_abs_error"] < 0.05
+    assert n["value_at_trained_D"] <= n["value_at_D_star"] + 1e-6  # D* maximises V
+    assert 0 < n["jsd_from_value"] < math.log(2)
+
+
+def test_non_saturating_gradients(companion):
+    n = numbers(companion, "non-saturating")
+    assert n["grad_saturating_at_0.01"] == pytest.approx(0.01, abs=1e-9)
+    assert n["grad_non_saturating_at_0.01"] == pytest.approx(0.99, abs=1e-9)
+    assert n["grad_saturating_at_0.01"] < n["grad_non_saturating_at_0.01"]
+    g_mm, g_ns = np.array(n["grad_G_minimax"]), np.array(n["grad_G_ns"])  # the loop's logged Grad/G
+    assert len(g_mm) == len(g_ns) == n["training_steps"] and np.all(g_mm > 0) and np.all(np.isfinite(g_ns))
+    assert n["mean_grad_G_ns_early"] > n["mean_grad_G_minimax_early"]
+
+
+def test_divergences_on_disjoint_supports(companion):
+    n = numbers(companion, "divergences")
+    theta = np.array(n["theta"])
+    apart = theta != 0
+    jsd = np.array(n["jsd"])
+    assert np.all(np.abs(jsd[apart] - math.log(2)) < 1e-6)
+    assert jsd[~apart][0] == pytest.approx(0.0, abs=1e-12)
+    assert all(k == "inf" for k, a in zip(n["kl"], apart, strict=True) if a)  # KL blows up
+    assert np.allclose(n["w1"], np.abs(theta), atol=1e-6)  # W1 = the distance moved
+    assert n["w1_slope_at_0.5"] == pytest.approx(1.0, abs=1e-6) and n["jsd_slope_at_0.5"] == pytest.approx(0.0)
+
+
+def test_two_sample_power_grows_with_n(companion):
+    n = numbers(companion, "two-sample")
+    for test in ("mmd", "c2st"):
+        power = n[f"power_{test}"]
+        assert power[-1] > power[0] and power[-1] >= 0.4
+        assert n[f"false_positive_rate_{test}"] <= 0.2
+
+
+def test_mode_collapse_curves(companion):
+    n = numbers(companion, "mode-collapse")
+    for key in ("no_remedy", "minibatch_std"):
+        assert len(n[f"final_modes_{key}"]) == len(n["seeds"])
+        assert all(0 <= m <= 8 for m in n[f"modes_{key}_seed0"])
+        assert len(n[f"modes_{key}_seed0"]) == len(n["eval_steps"])
+
+
+def test_bilinear_game(companion):
+    n = numbers(companion, "nash")
+    r0 = math.hypot(*n["start"])
+    assert n["simultaneous_radius_increasing"]
+    assert n["final_radius_simultaneous"] == pytest.approx(n["predicted_radius_simultaneous"], rel=1e-9)
+    assert n["final_radius_simultaneous"] > 2 * r0
+    assert n["max_radius_alternating"] < 1.1 * r0 and n["min_radius_alternating"] > 0.8 * r0  # bounded orbit
+    assert n["final_radius_averaged"] < 0.3 * r0
+
+
+def test_transposed_convolution_arithmetic(companion):
+    n = numbers(companion, "upsampling")
+    # the lecture's 2x2 input [[1, 2], [0, 3]] and kernel [[1, 3], [2, 1]], stride 1, worked by hand
+    assert n["lecture_stride1"] == [[1, 5, 6], [2, 8, 11], [0, 6, 3]]
+    assert np.array(n["lecture2_stride1"]).shape == (4, 4) and np.array(n["lecture2_stride2"]).shape == (6, 6)
+    assert n["lecture_stride1_matches_definition"] and n["lecture2_matches_definition"]
+    assert n["k4s2p1_output_sizes"] == {"2": 4, "4": 8, "8": 16, "16": 32}  # 4-2-1 doubles the size
+    assert n["k4s2p1_matches_definition"] and n["k4s2p1_equals_zero_insertion_conv"]
+    assert n["k4s2p1_equals_conv_matrix_transposed"]
+    assert n["nearest_x2"] == [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]
+    assert n["nyquist_fraction_init_deconv"] > 10 * n["nyquist_fraction_init_resize"]
+
+
+def test_nyquist_fraction_and_scatter_definition():
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2  # period-2 pattern
+    assert nyquist_fraction(checker.float()[None, None]) == pytest.approx(1.0)
+    smooth = torch.linspace(0, 1, 8)[None, :].expand(8, 8)
+    assert nyquist_fraction(smooth[None, None]) < 0.05
+    out = scatter_transposed(np.array([[1.0]]), np.ones((4, 4)), stride=2, padding=1)
+    assert out.shape == (2, 2)
+
+
+def test_architecture_ablations(companion):
+    n = numbers(companion, "architecture")
+    assert n["layers_changed_baseline"] == 0
+    for name in ("no-batchnorm", "relu-in-D", "maxpool-in-D"):
+        assert n[f"layers_changed_{name}"] > 0
+        assert math.isfinite(n[f"final_fid_{name}"]) and n[f"final_fid_{name}"] > 0
+
+
+def test_wgan_critic_series(companion):
+    n = numbers(companion, "wgan-critic")
+    assert len(n["critic_estimate"]) == len(n["w1_exact"]) == len(n["eval_steps"]) >= 3
+    assert all(w > 0 for w in n["w1_exact"])
+    assert -1 <= n["pearson_r"] <= 1
+
+
+def test_latent_lerp_vs_slerp(companion):
+    n = numbers(companion, "latent")
+    assert n["lerp_mid_norm_ratio"] == pytest.approx(1 / math.sqrt(2), abs=0.05)  # sqrt(d / 2) at the midpoint
+    assert n["slerp_mid_norm_ratio"] == pytest.approx(1.0, abs=0.05)
+    assert n["lerp_share_of_midpoints_outside_band"] > 0.9 and n["slerp_share_of_midpoints_outside_band"] < 0.1
+    assert n["latent_spaces"] == ["z"] and "not available" in n["w_space"]
+
+
+def test_one_topic_and_errors(tmp_path, capsys):
+    assert main(["explain", "nash", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("nash: ") and (tmp_path / "nash.png").is_file() and (tmp_path / "nash.json").is_file()
+    assert main(["explain", "divergnces", "--out", str(tmp_path)]) == 2
+    assert "did you mean 'divergences'" in capsys.readouterr().err
+    assert main(["explain", "nash"]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_latent_refuses_a_toy_run(tiny_run, tmp_path, capsys):
+    assert main(["explain", "latent", "--out", str(tmp_path), "--run", str(tiny_run), "--fast"]) == 2
+    assert "2-D run" in capsys.readouterr().err
