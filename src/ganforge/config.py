@@ -84,6 +84,8 @@ class ModelConfig:
                          help="conditional GAN: labels into G (embedding + concat) and D (concat or projection)")
     num_classes: int | None = _num(None, min=0, help="classes of a conditional model (null = from the data; "
                                    "filled in when training starts)")
+    clusters: int = _num(0, min=0, help="images: condition G and D on k-means clusters of the training images "
+                         "instead of class labels (unsupervised); samples draw clusters by their frequency (0 = off)")
     codes: int = _num(0, min=0, help="images: InfoGAN categorical code with this many values, learnt without "
                       "labels: G gets a code, D's Q head must recover it (0 = off)")
 
@@ -357,7 +359,7 @@ def resolve(cfg: Config) -> Config:
     if cfg.eval.n is None:
         cfg.eval.n = 2500  # PacGAN's protocol
     for key, val in (("model.cond", cfg.model.cond != "none"), ("train.augment", bool(cfg.train.augment)),
-                     ("model.codes", cfg.model.codes > 0)):
+                     ("model.codes", cfg.model.codes > 0), ("model.clusters", cfg.model.clusters > 0)):
         if val:
             raise ConfigError(f"{key} applies to image data; data.name={cfg.data.name!r} is a 2-D distribution")
     if cfg.data.name == "points" and not cfg.data.path:
@@ -400,6 +402,17 @@ def _resolve_images(cfg: Config) -> None:
     if m.codes and m.cond != "none":
         raise ConfigError(f"model.codes={m.codes} (an unsupervised InfoGAN code) and model.cond={m.cond} (class "
                           "labels) cannot be combined; set one of them")
+    if m.clusters:
+        if m.clusters == 1:
+            raise ConfigError("model.clusters must be 0 (off) or >= 2")
+        if m.codes:
+            raise ConfigError("model.clusters and model.codes cannot be combined; set one of them")
+        if m.cond == "none":
+            m.cond = "projection"  # the clusters are the labels of a conditional model; projection suits many
+        if m.num_classes not in (None, m.clusters):
+            raise ConfigError(f"model.num_classes={m.num_classes} but model.clusters={m.clusters}; leave "
+                              "num_classes unset")
+        m.num_classes = m.clusters
     if m.codes == 1:
         raise ConfigError("model.codes must be 0 (off) or >= 2: a code with one value carries no information")
     if cfg.train.augment:

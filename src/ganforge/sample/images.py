@@ -81,9 +81,12 @@ class ImageModel:
         self.G, self.D = models.get("G_ema", models["G"]), models["D"]
         self.extra = extra_state
         self.device = torch.device(device)
-        self.num_classes = int(cfg.model.num_classes or 0) if cfg.model.cond != "none" else 0
-        self.codes = int(cfg.model.codes)  # InfoGAN: G's categorical code, random unless asked for
-        self.rows = self.num_classes or self.codes  # what a grid row or an interpolation row keeps fixed
+        clusters = int(cfg.model.clusters)
+        # classes a user asks for; a cluster-conditioned model is unconditional to its users
+        self.num_classes = int(cfg.model.num_classes or 0) if (cfg.model.cond != "none" and not clusters) else 0
+        self.codes = int(cfg.model.codes) or clusters  # G's own label, random unless asked for: InfoGAN code or cluster
+        self.prior = extra_state.get("label_prior") if clusters else None  # clusters' frequencies in the data
+        self.rows = self.num_classes or int(cfg.model.codes)  # what a grid row or an interpolation row keeps fixed
         self._extractors: dict[str, Any] = {}
         self._ref: dict[str, np.ndarray] = {}
 
@@ -91,7 +94,7 @@ class ImageModel:
 
     def labels_for(self, n: int, labels: int | list[int] | np.ndarray | torch.Tensor | None) -> torch.Tensor | None:
         """(n,) class labels (conditional runs) or InfoGAN codes (None = random codes, drawn in ``generate``)."""
-        if not self.rows:
+        if not (self.num_classes or self.codes):
             if labels is not None:
                 raise GanforgeError("this run is not conditional (model.cond=none): it takes no class labels")
             return None
@@ -102,10 +105,11 @@ class ImageModel:
             y = y.expand(n)
         if y.numel() != n:
             raise GanforgeError(f"got {y.numel()} labels for {n} samples")
-        bad = y[(y < 0) | (y >= self.rows)]
+        k = self.num_classes or self.codes
+        bad = y[(y < 0) | (y >= k)]
         if bad.numel():
-            what = "class" if self.num_classes else "code"
-            raise GanforgeError(f"{what} {int(bad[0])} is out of range: this run has {what}s 0..{self.rows - 1}")
+            what = "class" if self.num_classes else "code" if self.prior is None else "cluster"
+            raise GanforgeError(f"{what} {int(bad[0])} is out of range: this run has {what}s 0..{k - 1}")
         return y
 
     def generate(self, n: int, seed: int = 0, labels: Any = None, batch: int = 500,
@@ -117,8 +121,9 @@ class ImageModel:
         g = torch.Generator().manual_seed(seed)
         if z is None:
             z = torch.randn(n, self.G.z_dim, generator=g)
-        if y is None and self.codes:
-            y = torch.randint(self.codes, (n,), generator=g)  # the code's prior: uniform
+        if y is None and self.codes:  # the code's prior: uniform, or the clusters' frequencies
+            y = torch.randint(self.codes, (n,), generator=g) if self.prior is None else \
+                torch.multinomial(self.prior.float().cpu(), n, replacement=True, generator=g)
         out = []
         with eval_mode(self.G):
             for s in range(0, n, batch):
