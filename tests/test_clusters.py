@@ -49,8 +49,8 @@ def test_cluster_labels_recover_obvious_groups_and_are_cached(tmp_path, monkeypa
 
 def test_cluster_config_rules():
     cfg = resolve(load_config("mnist", ["model.clusters=20"]))
-    assert cfg.model.cond == "projection" and cfg.model.num_classes == 20
-    assert resolve(load_config("mnist", ["model.clusters=20", "model.cond=concat"])).model.cond == "concat"
+    assert cfg.model.cond == "concat" and cfg.model.num_classes == 20
+    assert resolve(load_config("mnist", ["model.clusters=20", "model.cond=projection"])).model.cond == "projection"
     with pytest.raises(ConfigError, match="cannot be combined"):
         resolve(load_config("mnist", ["model.clusters=5", "model.codes=5"]))
     with pytest.raises(ConfigError, match="model.clusters"):

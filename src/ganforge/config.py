@@ -408,7 +408,7 @@ def _resolve_images(cfg: Config) -> None:
         if m.codes:
             raise ConfigError("model.clusters and model.codes cannot be combined; set one of them")
         if m.cond == "none":
-            m.cond = "projection"  # the clusters are the labels of a conditional model; projection suits many
+            m.cond = "concat"  # the clusters are the labels of a conditional model (concat beat projection on MNIST)
         if m.num_classes not in (None, m.clusters):
             raise ConfigError(f"model.num_classes={m.num_classes} but model.clusters={m.clusters}; leave "
                               "num_classes unset")
