@@ -1,6 +1,6 @@
 """Benchmark: image GANs on the bundled MNIST digits, FID against wall-clock minutes on this machine.
 
-    python benchmarks/images.py                            # DCGAN, conditional DCGAN, WGAN-GP; 2/5/10 min each
+    python benchmarks/images.py                            # DCGAN, cDCGAN, WGAN-GP, InfoGAN, clusters; 2/5/10 min each
     python benchmarks/images.py --minutes 1 2 --variants dcgan
     python benchmarks/images.py --variants cdcgan --update # re-run some rows, keep the others in the JSON
 
@@ -35,6 +35,8 @@ VARIANTS: dict[str, list[str]] = {
     "dcgan": [],
     "cdcgan": ["model.cond=concat"],
     "wgan-gp": ["loss=wgan-gp"],  # k = 5 critic steps, Adam 1e-4 (0, 0.9), instance norm in the critic
+    "infogan": ["model.codes=10"],  # DCGAN + an unsupervised 10-way code (no labels)
+    "clusters": ["model.clusters=50"],  # DCGAN conditioned on 50 k-means clusters of the pixels (no labels)
 }
 
 

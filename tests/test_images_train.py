@@ -149,3 +149,31 @@ def test_conditional_needs_labels(tmp_path):
         train(load_config("mnist", TINY_IMG + [f"data.root={tmp_path / 'x.npz'}", "model.cond=concat"]),
               tmp_path / "r")
     assert not (tmp_path / "r").exists()  # refused before anything was written
+
+
+# ---------------------------------------------------------------- InfoGAN categorical code
+
+def test_infogan_code_trains_samples_by_code_and_evaluates(tmp_path, capsys):
+    run = train(load_config("mnist", TINY_IMG + ["model.codes=4", "train.steps=4", "train.eval_every=0"]),
+                tmp_path / "info")
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["Loss/info"] > 0 for r in records if "Loss/info" in r) and any("Loss/info" in r for r in records)
+    from ganforge.sample import load_run
+
+    r = load_run(run)
+    a, b = r.sample(6, seed=3, labels=1), r.sample(6, seed=3, labels=2)
+    assert a.shape == (6, 32, 32, 1) and not np.array_equal(a, b)  # the code changes the image
+    assert np.array_equal(r.sample(6, seed=3), r.sample(6, seed=3))  # random codes, still seeded
+    assert main(["sample", str(run), "--n", "8", "--class", "3", "--out", str(tmp_path / "c.png")]) == 0
+    assert main(["sample", str(run), "--n", "8", "--class", "4", "--out", str(tmp_path / "bad.png")]) == 2
+    assert "code 4 is out of range" in capsys.readouterr().err
+    assert "fid" in r.evaluate(n=40)["model"]
+
+
+def test_infogan_code_with_labels_or_points_is_refused():
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        resolve(load_config("mnist", ["model.codes=10", "model.cond=concat"]))
+    with pytest.raises(ConfigError, match="model.codes"):
+        resolve(load_config("ring8", ["model.codes=10"]))
+    with pytest.raises(ConfigError, match=">= 2"):
+        resolve(load_config("mnist", ["model.codes=1"]))

@@ -173,3 +173,14 @@ def test_init_statistics():
             if isinstance(m, nn.BatchNorm2d) and m.weight.numel() >= 64:
                 assert abs(m.weight.mean().item() - 1) < 0.01
                 assert (m.bias == 0).all()
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_q_head_predicts_codes_from_the_shared_body(size):
+    D = DCGANDiscriminator(size=size, channels=1, ndf=8, codes=5, mbstd=2)
+    x = torch.randn(4, 1, size, size)
+    logits, code_logits = D(x, info=True)
+    assert logits.shape == (4,) and code_logits.shape == (4, 5)
+    assert torch.equal(D(x), logits)  # info=False gives the same logits
+    with pytest.raises(ValueError, match="codes > 0"):
+        DCGANDiscriminator(size=size, ndf=8)(x, info=True)

@@ -84,6 +84,10 @@ class ModelConfig:
                          help="conditional GAN: labels into G (embedding + concat) and D (concat or projection)")
     num_classes: int | None = _num(None, min=0, help="classes of a conditional model (null = from the data; "
                                    "filled in when training starts)")
+    clusters: int = _num(0, min=0, help="images: condition G and D on k-means clusters of the training images "
+                         "instead of class labels (unsupervised); samples draw clusters by their frequency (0 = off)")
+    codes: int = _num(0, min=0, help="images: InfoGAN categorical code with this many values, learnt without "
+                      "labels: G gets a code, D's Q head must recover it (0 = off)")
 
 
 @dataclass
@@ -147,6 +151,8 @@ class Config:
     loss: str = _choices(*LOSSES, help="adversarial loss")
     gp_weight: float = _num(10.0, min=0.0, help="wgan-gp: gradient-penalty weight lambda")
     clip: float = _num(0.01, min=0.0, help="wgan: weight-clipping bound c")
+    info_weight: float = _num(1.0, min=0.0, help="InfoGAN (model.codes > 0): weight lambda of the code-recovery "
+                              "(mutual information) loss")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -352,7 +358,8 @@ def resolve(cfg: Config) -> Config:
         cfg.model.z_dim = 2
     if cfg.eval.n is None:
         cfg.eval.n = 2500  # PacGAN's protocol
-    for key, val in (("model.cond", cfg.model.cond != "none"), ("train.augment", bool(cfg.train.augment))):
+    for key, val in (("model.cond", cfg.model.cond != "none"), ("train.augment", bool(cfg.train.augment)),
+                     ("model.codes", cfg.model.codes > 0), ("model.clusters", cfg.model.clusters > 0)):
         if val:
             raise ConfigError(f"{key} applies to image data; data.name={cfg.data.name!r} is a 2-D distribution")
     if cfg.data.name == "points" and not cfg.data.path:
@@ -392,6 +399,22 @@ def _resolve_images(cfg: Config) -> None:
         m.d_norm = "instance" if cfg.loss == "wgan-gp" else "batch"
     if m.pack != 1:
         raise ConfigError("model.pack (PacGAN) is implemented for 2-D data only; use model.mbstd for images")
+    if m.codes and m.cond != "none":
+        raise ConfigError(f"model.codes={m.codes} (an unsupervised InfoGAN code) and model.cond={m.cond} (class "
+                          "labels) cannot be combined; set one of them")
+    if m.clusters:
+        if m.clusters == 1:
+            raise ConfigError("model.clusters must be 0 (off) or >= 2")
+        if m.codes:
+            raise ConfigError("model.clusters and model.codes cannot be combined; set one of them")
+        if m.cond == "none":
+            m.cond = "concat"  # the clusters are the labels of a conditional model (concat beat projection on MNIST)
+        if m.num_classes not in (None, m.clusters):
+            raise ConfigError(f"model.num_classes={m.num_classes} but model.clusters={m.clusters}; leave "
+                              "num_classes unset")
+        m.num_classes = m.clusters
+    if m.codes == 1:
+        raise ConfigError("model.codes must be 0 (off) or >= 2: a code with one value carries no information")
     if cfg.train.augment:
         import torch
 

@@ -168,17 +168,20 @@ class DCGANDiscriminator(nn.Module):
             2018) = logit = linear(h) + <embed(c), h> with h the sum-pooled final features.
         mbstd: minibatch-std group size (Karras et al., 2018): one extra feature map before the
             final layer (0 = off). min(mbstd, B) must divide the batch size B.
+        codes: values of an InfoGAN categorical code (Chen et al., 2016; 0 = off): adds the Q head,
+            which reads D's final features and predicts the code G was given; ``forward(x,
+            info=True)`` returns ``(logits, code_logits)``.
     """
 
     def __init__(self, size: int = 32, channels: int = 1, ndf: int = 64, norm: str = "batch",
-                 num_classes: int = 0, cond: str = "concat", mbstd: int = 0) -> None:
+                 num_classes: int = 0, cond: str = "concat", mbstd: int = 0, codes: int = 0) -> None:
         super().__init__()
         _check("size", size, SIZES)
         _check("norm", norm, NORMS)
         _check("cond", cond, CONDS)
         _check_positive(channels=channels, ndf=ndf)
-        if num_classes < 0 or mbstd < 0:
-            raise ValueError(f"num_classes and mbstd must be >= 0, got {num_classes} and {mbstd}")
+        if num_classes < 0 or mbstd < 0 or codes < 0:
+            raise ValueError(f"num_classes, mbstd and codes must be >= 0, got {num_classes}, {mbstd} and {codes}")
         self.size, self.channels, self.num_classes = size, channels, num_classes
         self.cond = cond if num_classes else "none"
         bias = norm in ("none", "spectral")  # a bias before batch/instance norm is cancelled by it
@@ -210,6 +213,11 @@ class DCGANDiscriminator(nn.Module):
         else:
             self.head = nn.Conv2d(c_last, 1, 4, 1, 0, bias=bias)  # (B, 1, 1, 1)
 
+        # InfoGAN's Q shares D's body; its own small head: a conv over the whole final map, then the code logits
+        side = 7 if size == 28 else 4
+        self.q_head = nn.Sequential(nn.Conv2d(c_in, 128, side, 1, 0), nn.LeakyReLU(0.2), nn.Flatten(),
+                                    nn.Linear(128, codes)) if codes else None  # (B, codes)
+
         init_dcgan_weights(self)
         if self.proj is not None:
             nn.init.normal_(self.proj.weight, 0.0, 0.02)  # same scale as psi's weights
@@ -218,8 +226,11 @@ class DCGANDiscriminator(nn.Module):
                 if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)) and m is not self.label_map:
                     spectral_norm(m)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None,
+                info: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B = x.shape[0]
+        if info and self.q_head is None:
+            raise ValueError("info=True needs a discriminator built with codes > 0")
         if x.ndim != 4 or x.shape[1:] != (self.channels, self.size, self.size):
             raise ValueError(f"x must have shape (B, {self.channels}, {self.size}, {self.size}), "
                              f"got {tuple(x.shape)}")
@@ -228,9 +239,12 @@ class DCGANDiscriminator(nn.Module):
             y = self.label_map(c)[:, :, None, None].expand(-1, -1, self.size, self.size)  # (B, k, H, W)
             x = torch.cat([x, y], 1)  # (B, channels + k, H, W)
         h = self.body(x)  # (B, C, 4, 4); (B, C, 7, 7) for 28 px
+        code_logits = self.q_head(h) if info else None  # (B, codes)
         if self.mbstd is not None:
             h = self.mbstd(h)  # (B, C + 1, 4, 4)
         if self.proj is not None:
             h = h.sum((2, 3))  # (B, C): sum pooling, as Miyato & Koyama
-            return self.head(h).squeeze(1) + (self.proj(c) * h).sum(1)  # (B,)
-        return self.head(h).reshape(B)  # (B,)
+            logits = self.head(h).squeeze(1) + (self.proj(c) * h).sum(1)  # (B,)
+        else:
+            logits = self.head(h).reshape(B)  # (B,)
+        return (logits, code_logits) if info else logits

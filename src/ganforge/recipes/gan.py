@@ -38,10 +38,11 @@ def build_models(cfg: Config) -> Models:
 
         d = cfg.data
         k = m.num_classes if m.cond != "none" else 0
+        # an InfoGAN code enters G exactly as a class label does; D does not see it, its Q head predicts it
         G = DCGANGenerator(z_dim=m.z_dim, size=d.size, channels=d.channels, ngf=m.ngf, upsample=m.upsample,
-                           num_classes=k)
+                           num_classes=k or m.codes)
         D = DCGANDiscriminator(size=d.size, channels=d.channels, ndf=m.ndf, norm=m.d_norm, num_classes=k,
-                               cond=m.cond if k else "concat", mbstd=m.mbstd)
+                               cond=m.cond if k else "concat", mbstd=m.mbstd, codes=m.codes)
     else:
         G = MLPGenerator(z_dim=m.z_dim, width=m.g_width, depth=m.g_depth, out_dim=2, batchnorm=m.g_batchnorm)
         D = MLPDiscriminator(in_dim=2, width=m.d_width, depth=m.d_depth, pack=m.pack, mbstd=m.mbstd)
@@ -65,7 +66,12 @@ def validate(cfg: Config) -> None:
     train = image_data(cfg.data, "train")
     if cfg.data.channels is None:
         cfg.data.channels = int(train.x.shape[1])
-    if cfg.model.cond != "none":
+    if cfg.model.clusters:  # pseudo-labels: computed (and cached) now, so a bad k fails before the run starts
+        if cfg.model.clusters > len(train.x):
+            raise ConfigError(f"model.clusters={cfg.model.clusters} but {train.name} has only {len(train.x)} "
+                              "training images")
+        training_labels(cfg, train)
+    elif cfg.model.cond != "none":
         if train.y is None or train.num_classes < 2:
             raise ConfigError(f"model.cond={cfg.model.cond} needs class labels, but {train.name} has none "
                               "(put each class in its own sub-folder, or add 'labels' to the .npz)")
@@ -77,6 +83,16 @@ def validate(cfg: Config) -> None:
     if cfg.model.mbstd and cfg.train.batch_size % cfg.model.mbstd:
         raise ConfigError(f"model.mbstd group size ({cfg.model.mbstd}) must divide train.batch_size "
                           f"({cfg.train.batch_size})")
+
+
+def training_labels(cfg: Config, data) -> torch.Tensor | None:
+    """The labels a conditional model trains on: the data's classes, or k-means cluster ids (``model.clusters``)."""
+    if cfg.model.clusters:
+        from ganforge.data.clusters import cluster_labels
+        from ganforge.sample.images import cache_dir
+
+        return cluster_labels(data.x, cfg.model.clusters, cfg.seed, cache_dir())
+    return data.y if (data.y is not None and cfg.model.cond != "none") else None
 
 
 def make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
@@ -111,7 +127,12 @@ def _batch_source(cfg: Config, device: torch.device):
 
     data = image_data(cfg.data, "train")
     images = data.x.to(device)  # (N, C, H, W) uint8, all of it on the device: no per-step decoding
-    labels = data.y.to(device) if (data.y is not None and cfg.model.cond != "none") else None
+    labels = training_labels(cfg, data)
+    extra: dict[str, torch.Tensor] = {}
+    if labels is not None:
+        if cfg.model.clusters:  # sampling draws clusters as often as the data has them
+            extra["label_prior"] = torch.bincount(labels, minlength=cfg.model.clusters).float() / len(labels)
+        labels = labels.to(device)
 
     def next_images() -> Batch:
         idx = torch.randint(len(images), (B,)).to(device, non_blocking=True)  # sampled with replacement
@@ -120,7 +141,7 @@ def _batch_source(cfg: Config, device: torch.device):
             batch["y"] = labels[idx]  # (B,)
         return batch
 
-    return next_images, {}
+    return next_images, extra
 
 
 def build(cfg: Config, device: torch.device) -> Recipe:
@@ -130,6 +151,10 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     next_batch, extra = _batch_source(cfg, device)
     B, z_dim, kind, image = cfg.train.batch_size, cfg.model.z_dim, cfg.loss, is_image(cfg)
     k_classes = cfg.model.num_classes if cfg.model.cond != "none" else 0
+    codes = cfg.model.codes if image else 0  # InfoGAN: G's input code, drawn uniformly, never shown to D
+    prior = extra.get("label_prior")  # clusters: G's labels follow the data's cluster frequencies
+    if prior is not None:
+        prior = prior.to(device)
     if cfg.train.augment:
         from ganforge.augment import diff_augment
 
@@ -145,14 +170,30 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         logits = D(torch.cat([real, fake]))  # one pass over (2B, 2); packs and mbstd groups stay unmixed
         return logits.chunk(2)
 
+    def info_loss(fake: torch.Tensor, code: torch.Tensor, logs: dict[str, torch.Tensor]):
+        """D's logits on ``fake`` and lambda * the code-recovery loss (Chen et al., 2016, eq. 5: the
+        variational bound on I(code; G(z, code)) is, up to a constant, minus this cross-entropy)."""
+        logits_fake, code_logits = D(aug(fake), info=True)
+        loss_info = nn.functional.cross_entropy(code_logits, code)
+        logs["Loss/info"] = loss_info.detach()
+        return logits_fake, cfg.info_weight * loss_info
+
     def d_step(models: Models, batch: Batch):
         real, c = batch["x"], batch.get("y")  # the fakes get the real batch's labels
+        code = torch.randint(codes, (B,), device=device) if codes else None
         with torch.no_grad():
-            fake = _call(G, torch.randn(B, z_dim, device=device), c)  # no graph into G
-        logits_real, logits_fake = discriminate(real, fake, c)
+            fake = _call(G, torch.randn(B, z_dim, device=device), c if code is None else code)  # no graph into G
+        logs: dict[str, torch.Tensor] = {}
+        if code is None:
+            logits_real, logits_fake = discriminate(real, fake, c)
+            info_term = 0.0
+        else:  # Q is trained here with D's body; D still sees all-real and all-fake batches
+            logits_real = D(aug(real))
+            logits_fake, info_term = info_loss(fake, code, logs)
         loss_D = losses.d_loss(kind, logits_real, logits_fake)
-        logs = {"Loss/D": loss_D.detach(), "D/real": logits_real.detach().mean(),
-                "D/fake": logits_fake.detach().mean()}
+        logs.update({"Loss/D": loss_D.detach(), "D/real": logits_real.detach().mean(),
+                     "D/fake": logits_fake.detach().mean()})
+        loss_D = loss_D + info_term
         if kind == "wgan-gp":
             gp = losses.gradient_penalty(lambda x: _call(D, x, c), real, fake)
             loss_D = loss_D + cfg.gp_weight * gp
@@ -160,11 +201,19 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         return loss_D, logs
 
     def g_step(models: Models, batch: Batch):
-        c = torch.randint(k_classes, (B,), device=device) if k_classes else None
+        if prior is not None:
+            c = torch.multinomial(prior, B, replacement=True)  # (B,)
+        else:
+            c = torch.randint(k_classes or codes, (B,), device=device) if (k_classes or codes) else None
         fake = _call(G, torch.randn(B, z_dim, device=device), c)
-        logits_fake = _call(D, aug(fake), c)
+        logs: dict[str, torch.Tensor] = {}
+        if codes:  # G makes its code recoverable (D and Q are frozen in this phase)
+            logits_fake, info_term = info_loss(fake, c, logs)
+        else:
+            logits_fake, info_term = _call(D, aug(fake), c), 0.0
         loss_G = losses.g_loss(kind, logits_fake)
-        return loss_G, {"Loss/G": loss_G.detach()}
+        logs["Loss/G"] = loss_G.detach()
+        return loss_G + info_term, logs
 
     def clip_weights(models: Models) -> None:
         # WGAN (Arjovsky et al., 2017): clamp every critic weight to [-c, c] after each update

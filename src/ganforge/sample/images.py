@@ -81,27 +81,35 @@ class ImageModel:
         self.G, self.D = models.get("G_ema", models["G"]), models["D"]
         self.extra = extra_state
         self.device = torch.device(device)
-        self.num_classes = int(cfg.model.num_classes or 0) if cfg.model.cond != "none" else 0
+        clusters = int(cfg.model.clusters)
+        # classes a user asks for; a cluster-conditioned model is unconditional to its users
+        self.num_classes = int(cfg.model.num_classes or 0) if (cfg.model.cond != "none" and not clusters) else 0
+        self.codes = int(cfg.model.codes) or clusters  # G's own label, random unless asked for: InfoGAN code or cluster
+        self.prior = extra_state.get("label_prior") if clusters else None  # clusters' frequencies in the data
+        self.rows = self.num_classes or int(cfg.model.codes)  # what a grid row or an interpolation row keeps fixed
         self._extractors: dict[str, Any] = {}
         self._ref: dict[str, np.ndarray] = {}
 
     # ---------------------------------------------------------------- generation
 
     def labels_for(self, n: int, labels: int | list[int] | np.ndarray | torch.Tensor | None) -> torch.Tensor | None:
-        if not self.num_classes:
+        """(n,) class labels (conditional runs) or InfoGAN codes (None = random codes, drawn in ``generate``)."""
+        if not (self.num_classes or self.codes):
             if labels is not None:
                 raise GanforgeError("this run is not conditional (model.cond=none): it takes no class labels")
             return None
         if labels is None:
-            return torch.arange(n) % self.num_classes  # every class equally often
+            return torch.arange(n) % self.num_classes if self.num_classes else None  # every class equally often
         y = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
         if y.numel() == 1:
             y = y.expand(n)
         if y.numel() != n:
             raise GanforgeError(f"got {y.numel()} labels for {n} samples")
-        bad = y[(y < 0) | (y >= self.num_classes)]
+        k = self.num_classes or self.codes
+        bad = y[(y < 0) | (y >= k)]
         if bad.numel():
-            raise GanforgeError(f"class {int(bad[0])} is out of range: this run has classes 0..{self.num_classes - 1}")
+            what = "class" if self.num_classes else "code" if self.prior is None else "cluster"
+            raise GanforgeError(f"{what} {int(bad[0])} is out of range: this run has {what}s 0..{k - 1}")
         return y
 
     def generate(self, n: int, seed: int = 0, labels: Any = None, batch: int = 500,
@@ -110,8 +118,12 @@ class ImageModel:
         if n < 1:
             raise GanforgeError(f"n must be >= 1, got {n}")
         y = self.labels_for(n, labels)
+        g = torch.Generator().manual_seed(seed)
         if z is None:
-            z = torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(seed))
+            z = torch.randn(n, self.G.z_dim, generator=g)
+        if y is None and self.codes:  # the code's prior: uniform, or the clusters' frequencies
+            y = torch.randint(self.codes, (n,), generator=g) if self.prior is None else \
+                torch.multinomial(self.prior.float().cpu(), n, replacement=True, generator=g)
         out = []
         with eval_mode(self.G):
             for s in range(0, n, batch):
@@ -138,12 +150,13 @@ class ImageModel:
     # ---------------------------------------------------------------- pictures
 
     def grid(self, n: int = 64, seed: int = 0, labels: Any = None, nrow: int | None = None) -> torch.Tensor:
-        """A picture of samples, float (3 or 1, H, W) in [0, 1]. Conditional runs: one row per class."""
+        """A picture of samples, float (3 or 1, H, W) in [0, 1]. Conditional runs: one row per class
+        (InfoGAN runs: one row per code value)."""
         from torchvision.utils import make_grid
 
-        if self.num_classes and labels is None:
-            cols = max(1, n // self.num_classes)
-            labels = torch.arange(self.num_classes).repeat_interleave(cols)  # row k = class k
+        if self.rows and labels is None:
+            cols = max(1, n // self.rows)
+            labels = torch.arange(self.rows).repeat_interleave(cols)  # row k = class (or code) k
             n, nrow = len(labels), cols
         x = self.generate(n, seed, labels)
         return make_grid((x + 1) / 2, nrow=nrow or int(np.ceil(np.sqrt(n))), padding=2, pad_value=1.0)
@@ -159,7 +172,7 @@ class ImageModel:
 
     def save_picture(self, path: str | Path, title: str = "") -> None:
         """The training loop's picture: the same 64 latent vectors at every step, so progress is visible."""
-        self.save_grid(path, n=64 if not self.num_classes else 8 * self.num_classes, seed=1234)
+        self.save_grid(path, n=64 if not self.rows else 8 * self.rows, seed=1234)
 
     def plot(self, n: int = 64, seed: int = 0, labels: Any = None, title: str = "",
              path: str | Path | None = None) -> Figure:
@@ -186,8 +199,8 @@ class ImageModel:
         except ValueError as e:
             raise GanforgeError(str(e)) from None
         y = None
-        if self.num_classes:
-            row_labels = self.labels_for(rows, labels) if labels is not None else torch.arange(rows) % self.num_classes
+        if self.rows:
+            row_labels = self.labels_for(rows, labels) if labels is not None else torch.arange(rows) % self.rows
             y = row_labels.repeat_interleave(steps)
         x = self.generate(rows * steps, labels=y, z=z)
         return x.reshape(rows, steps, *x.shape[1:])
@@ -279,7 +292,13 @@ class ImageModel:
         n = n or self.config.eval.n or max(MIN_FLOOR, min(len(test), 10_000))
         key = self._data_key("train")
         z = torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(seed + 7))
-        model = image_scores(ext, train, stream(lambda i, k: self.generate(k, z=z[i:i + k])), n,
+        codes = torch.randint(self.codes, (n,), generator=torch.Generator().manual_seed(seed + 11)) if self.codes \
+            else None  # InfoGAN runs: the codes, drawn once like z, so each batch gets its own
+
+        def fakes(i: int, k: int) -> torch.Tensor:
+            return self.generate(k, z=z[i:i + k], labels=None if codes is None else codes[i:i + k])
+
+        model = image_scores(ext, train, stream(fakes), n,
                              ref_cache_dir=cache_dir(), ref_key=key)
         n_floor = min(n, len(test))
         prov = dict(model.pop("provenance", {}))
