@@ -56,24 +56,51 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relaunch(args: argparse.Namespace, argv: list[str] | None) -> int | None:
+    """``--nproc N`` (N > 1) outside torchrun: start the same command under torchrun; its exit status."""
+    from ganforge import dist
+
+    if args.nproc is not None and args.nproc < 1:
+        raise GanforgeError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc is None or args.nproc == 1 or dist.launched():
+        return None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    i = next(i for i, a in enumerate(argv) if a == "--nproc" or a.startswith("--nproc="))
+    del argv[i:i + (1 if "=" in argv[i] else 2)]
+    return dist.launch(args.nproc, argv)
+
+
+def _print_done(run_dir: Path) -> None:
+    from ganforge import dist
+
+    if dist.is_main():  # under torchrun, once
+        print(f"run folder: {run_dir}\nreport:     {run_dir / 'report.html'}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ganforge.config import load_config
     from ganforge.loop import resume, train
 
+    code = _relaunch(args, args.argv)
+    if code is not None:
+        return code
     if args.resume:
         run_dir = resume(args.out, args.set, device=args.device)
     else:
         cfg = load_config(args.config, args.set)
         run_dir = train(cfg, args.out, device=args.device, overwrite=args.overwrite)
-    print(f"run folder: {run_dir}\nreport:     {run_dir / 'report.html'}")
+    _print_done(run_dir)
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from ganforge.loop import resume
 
+    code = _relaunch(args, args.argv)
+    if code is not None:
+        return code
     run_dir = resume(args.run, args.set, device=args.device)
-    print(f"run folder: {run_dir}\nreport:     {run_dir / 'report.html'}")
+    _print_done(run_dir)
     return 0
 
 
@@ -153,17 +180,24 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                        help="where to train (default: the config's device, 'auto')")
 
+    def add_nproc(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--nproc", type=int, default=None, metavar="N",
+                       help="train in N processes with DistributedDataParallel (starts torchrun; train.batch_size "
+                            "is the global batch, split over them)")
+
     s = sub.add_parser("train", help="train a model from a preset or a YAML file")
     s.add_argument("config", metavar="PRESET_OR_YAML")
     s.add_argument("--out", required=True, type=Path, help="run folder to create")
     s.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     s.add_argument("--resume", action="store_true", help="continue the run in --out instead")
     add_set(s)
+    add_nproc(s)
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("resume", help="continue a run from its last checkpoint")
     s.add_argument("run", type=Path, metavar="DIR")
     add_set(s)
+    add_nproc(s)
     s.set_defaults(fn=cmd_resume)
 
     s = sub.add_parser("sample", help="generate samples from a run (.npy points or a .png picture)")
@@ -198,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.fn(args)
     except GanforgeError as e:

@@ -139,17 +139,20 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         def aug(x: torch.Tensor) -> torch.Tensor:
             return x
 
-    def discriminate(real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None):
+    # The steps call the networks through ``models`` (not G, D above): under DDP the loop passes the
+    # updated network's DistributedDataParallel wrapper there and the other network plain.
+    def discriminate(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None):
         if image:  # separate passes: batch norm in D sees all-real and all-fake batches (Radford et al.)
             return _call(D, aug(real), c), _call(D, aug(fake), c)
         logits = D(torch.cat([real, fake]))  # one pass over (2B, 2); packs and mbstd groups stay unmixed
         return logits.chunk(2)
 
     def d_step(models: Models, batch: Batch):
+        G, D = models["G"], models["D"]
         real, c = batch["x"], batch.get("y")  # the fakes get the real batch's labels
         with torch.no_grad():
             fake = _call(G, torch.randn(B, z_dim, device=device), c)  # no graph into G
-        logits_real, logits_fake = discriminate(real, fake, c)
+        logits_real, logits_fake = discriminate(D, real, fake, c)
         loss_D = losses.d_loss(kind, logits_real, logits_fake)
         logs = {"Loss/D": loss_D.detach(), "D/real": logits_real.detach().mean(),
                 "D/fake": logits_fake.detach().mean()}
@@ -160,6 +163,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         return loss_D, logs
 
     def g_step(models: Models, batch: Batch):
+        G, D = models["G"], models["D"]
         c = torch.randint(k_classes, (B,), device=device) if k_classes else None
         fake = _call(G, torch.randn(B, z_dim, device=device), c)
         logits_fake = _call(D, aug(fake), c)
