@@ -8,6 +8,8 @@
     ganforge eval runs/ring8 [--n 2500] [--features mnist|fashion|inception|inception:PATH]
     ganforge interpolate runs/mnist --steps 10 --method slerp --out strip.png   # or .gif / .webp
     ganforge config                                             # every key with its default and meaning
+    ganforge train mnist --out runs/ddp --nproc 2               # DistributedDataParallel via torchrun
+    ganforge bench mnist --set data.size=64 [--json]            # img/s, FLOPs per image, matmul peak, MFU
 
 A user mistake (unknown key, missing file, truncated checkpoint) prints one line and exits
 with status 2; it never shows a traceback.
@@ -165,6 +167,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ganforge.bench import bench, table
+    from ganforge.config import load_config, resolve
+    from ganforge.loop import read_run_config, recipe_module, select_device
+
+    if args.iters < 1:
+        raise GanforgeError(f"--iters must be >= 1, got {args.iters}")
+    src = Path(args.model).expanduser()
+    if src.is_dir():
+        from ganforge.config import apply_overrides
+
+        cfg = apply_overrides(read_run_config(src), args.set)
+    else:
+        cfg = load_config(args.model, args.set)
+    if args.device is not None:
+        cfg.device = args.device
+    cfg = resolve(cfg)
+    recipe_module(cfg).validate(cfg)
+    result = bench(cfg, select_device(cfg.device), iters=args.iters)
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -218,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--class", dest="cls", type=int, default=None, metavar="K", help="conditional runs: class K")
     s.set_defaults(fn=cmd_interpolate)
+
+    s = sub.add_parser("bench", help="training and sampling speed, FLOPs per image and MFU of a preset or run")
+    s.add_argument("model", metavar="PRESET_OR_DIR", help="a preset name, a YAML file or a run folder")
+    s.add_argument("--iters", type=int, default=5, help="timed training iterations (after 2 warm-up ones)")
+    s.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    add_set(s)
+    s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("eval", help="evaluate a run against real data; writes DIR/eval.json")
     s.add_argument("run", type=Path, metavar="DIR")
