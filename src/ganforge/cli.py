@@ -10,6 +10,8 @@
     ganforge config                                             # every key with its default and meaning
     ganforge lab [--host 127.0.0.1] [--port 8000] [--runs runs] [--no-browser]   # the web app
     ganforge explain [TOPIC|all --out DIR [--fast]]              # the lecture companion
+    ganforge train mnist --out runs/ddp --nproc 2               # DistributedDataParallel via torchrun
+    ganforge bench mnist --set data.size=64 [--json]            # img/s, FLOPs per image, matmul peak, MFU
 
 A user mistake (unknown key, missing file, truncated checkpoint) prints one line and exits
 with status 2; it never shows a traceback.
@@ -58,24 +60,51 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relaunch(args: argparse.Namespace, argv: list[str] | None) -> int | None:
+    """``--nproc N`` (N > 1) outside torchrun: start the same command under torchrun; its exit status."""
+    from ganforge import dist
+
+    if args.nproc is not None and args.nproc < 1:
+        raise GanforgeError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc is None or args.nproc == 1 or dist.launched():
+        return None
+    argv = list(sys.argv[1:] if argv is None else argv)
+    i = next(i for i, a in enumerate(argv) if a == "--nproc" or a.startswith("--nproc="))
+    del argv[i:i + (1 if "=" in argv[i] else 2)]
+    return dist.launch(args.nproc, argv)
+
+
+def _print_done(run_dir: Path) -> None:
+    from ganforge import dist
+
+    if dist.is_main():  # under torchrun, once
+        print(f"run folder: {run_dir}\nreport:     {run_dir / 'report.html'}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ganforge.config import load_config
     from ganforge.loop import resume, train
 
+    code = _relaunch(args, args.argv)
+    if code is not None:
+        return code
     if args.resume:
         run_dir = resume(args.out, args.set, device=args.device)
     else:
         cfg = load_config(args.config, args.set)
         run_dir = train(cfg, args.out, device=args.device, overwrite=args.overwrite)
-    print(f"run folder: {run_dir}\nreport:     {run_dir / 'report.html'}")
+    _print_done(run_dir)
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from ganforge.loop import resume
 
+    code = _relaunch(args, args.argv)
+    if code is not None:
+        return code
     run_dir = resume(args.run, args.set, device=args.device)
-    print(f"run folder: {run_dir}\nreport:     {run_dir / 'report.html'}")
+    _print_done(run_dir)
     return 0
 
 
@@ -173,6 +202,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ganforge.bench import bench, table
+    from ganforge.config import load_config, resolve
+    from ganforge.loop import read_run_config, recipe_module, select_device
+
+    if args.iters < 1:
+        raise GanforgeError(f"--iters must be >= 1, got {args.iters}")
+    src = Path(args.model).expanduser()
+    if src.is_dir():
+        from ganforge.config import apply_overrides
+
+        cfg = apply_overrides(read_run_config(src), args.set)
+    else:
+        cfg = load_config(args.model, args.set)
+    if args.device is not None:
+        cfg.device = args.device
+    cfg = resolve(cfg)
+    recipe_module(cfg).validate(cfg)
+    result = bench(cfg, select_device(cfg.device), iters=args.iters)
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganforge", description="Train, sample and evaluate GANs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -188,17 +240,24 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
                        help="where to train (default: the config's device, 'auto')")
 
+    def add_nproc(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--nproc", type=int, default=None, metavar="N",
+                       help="train in N processes with DistributedDataParallel (starts torchrun; train.batch_size "
+                            "is the global batch, split over them)")
+
     s = sub.add_parser("train", help="train a model from a preset or a YAML file")
     s.add_argument("config", metavar="PRESET_OR_YAML")
     s.add_argument("--out", required=True, type=Path, help="run folder to create")
     s.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     s.add_argument("--resume", action="store_true", help="continue the run in --out instead")
     add_set(s)
+    add_nproc(s)
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser("resume", help="continue a run from its last checkpoint")
     s.add_argument("run", type=Path, metavar="DIR")
     add_set(s)
+    add_nproc(s)
     s.set_defaults(fn=cmd_resume)
 
     s = sub.add_parser("sample", help="generate samples from a run (.npy points or a .png picture)")
@@ -219,6 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--class", dest="cls", type=int, default=None, metavar="K", help="conditional runs: class K")
     s.set_defaults(fn=cmd_interpolate)
+
+    s = sub.add_parser("bench", help="training and sampling speed, FLOPs per image and MFU of a preset or run")
+    s.add_argument("model", metavar="PRESET_OR_DIR", help="a preset name, a YAML file or a run folder")
+    s.add_argument("--iters", type=int, default=5, help="timed training iterations (after 2 warm-up ones)")
+    s.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    add_set(s)
+    s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser("eval", help="evaluate a run against real data; writes DIR/eval.json")
     s.add_argument("run", type=Path, metavar="DIR")
@@ -252,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.fn(args)
     except GanforgeError as e:

@@ -123,6 +123,14 @@ class TrainConfig:
                       "sampling and evaluation (0 = off, e.g. 0.999)")
     augment: str = field(default="", metadata={"help": "images: DiffAugment policy for D's inputs, e.g. "
                                                        "'color,translation,cutout' ('' = off)"})
+    channels_last: bool = field(default=False, metadata={"help": "images: channels_last memory layout for the "
+                                                                 "networks and batches (speed)"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile G and D (speed; compiling takes a "
+                                                           "minute or more up front)"})
+    amp: str = _choices("none", "bf16", help="bf16 autocast of the forward passes: CUDA only (refused on the CPU, "
+                        "where bf16 is ~100x slower)")
+    sync_bn: bool = field(default=False, metadata={"help": "multi-process runs: SyncBatchNorm (batch statistics "
+                                                           "over the global batch)"})
 
 
 @dataclass

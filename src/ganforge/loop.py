@@ -31,7 +31,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from ganforge import checkpoint
+from ganforge import checkpoint, dist
 from ganforge.config import Config, apply_overrides, from_dict, resolve, to_dict
 from ganforge.errors import CheckpointError, ConfigError, GanforgeError
 from ganforge.recipes import gan
@@ -92,8 +92,10 @@ def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwr
     dev = select_device(cfg.device)
     run_dir = Path(run_dir).expanduser()
     recipe_module(cfg).validate(cfg)  # bad data or settings fail before anything is written
-    prepare_run_dir(run_dir, overwrite)
-    write_config(cfg, run_dir)
+    dist.local_config(cfg, dist.world_size())  # under torchrun: the global batch must split over the processes
+    if dist.is_main():  # under torchrun only rank 0 writes files
+        prepare_run_dir(run_dir, overwrite)
+        write_config(cfg, run_dir)
     return _fit(cfg, run_dir, dev, state=None)
 
 
@@ -112,7 +114,8 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: s
     state = checkpoint.load(checkpoint.latest(run_dir))
     if state.get("recipe") != cfg.recipe:
         raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r}")
-    write_config(cfg, run_dir)
+    if dist.is_main():
+        write_config(cfg, run_dir)
     return _fit(cfg, run_dir, dev, state=state)
 
 
@@ -183,10 +186,12 @@ def train_iteration(recipe: Recipe, step: int, accum: dict[str, torch.Tensor], c
             continue
         opt = recipe.optimizers[phase.module]
         _set_trainable(recipe, phase.module)
+        models = dist.phase_models(recipe.models, phase.module)  # under DDP: only this phase's network wrapped
         for r in range(phase.repeats):
             batch = recipe.next_batch()
             opt.zero_grad(set_to_none=True)
-            loss, logs = phase.step(recipe.models, batch)
+            with recipe.autocast():
+                loss, logs = phase.step(models, batch)
             loss.backward()
             if log_grads and r == phase.repeats - 1:
                 logs[f"Grad/{phase.module}"] = _grad_norm(recipe.models[phase.module])
@@ -196,7 +201,7 @@ def train_iteration(recipe: Recipe, step: int, accum: dict[str, torch.Tensor], c
             for ema_name, src in recipe.ema.items():
                 if src == phase.module:  # warm-up: a short average early on, then the set decay
                     beta = min(recipe.ema_decay, (1 + step) / (10 + step))
-                    ema_update(recipe.models[ema_name], recipe.models[src], beta)
+                    ema_update(recipe.models[ema_name], dist.unwrap(recipe.models[src]), beta)
             for k, v in logs.items():
                 accum[k] = accum[k] + v.float() if k in accum else v.float()
                 counts[k] = counts.get(k, 0) + 1
@@ -215,18 +220,24 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     else:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    device = dist.setup(device)  # under torchrun: the process group, and this rank's GPU
+    dist.check_speed_options(cfg, device)
+    main = dist.is_main()
     seed_everything(cfg.seed)
-    recipe = recipe_module(cfg).build(cfg, device)
+    recipe = recipe_module(cfg).build(dist.local_config(cfg, dist.world_size()), device)
+    dist.seed_rank(cfg.seed)  # ranks draw different data and noise from here on
     step, history, elapsed = 0, [], 0.0
     accum: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     if state is not None:
         step, history = restore_state(recipe, state, accum, counts, device)
         elapsed = float(state.get("elapsed", 0.0))
+        dist.reseed_after_resume()
+    dist.prepare(recipe, cfg, device)  # channels_last, torch.compile, DDP, bf16 autocast, per cfg.train
     started = time.perf_counter() - elapsed  # wall seconds spent training, carried across resumes
-    logger = _Logger(run_dir, history)
-    model = sampling.make_model(cfg, recipe.models, recipe.extra_state, device)
-    bar = tqdm(total=tc.steps, initial=step, disable=not tc.progress, desc="train", unit="step",
+    logger = _Logger(run_dir, history) if main else None
+    model = sampling.make_model(cfg, dist.plain(recipe.models), recipe.extra_state, device) if main else None
+    bar = tqdm(total=tc.steps, initial=step, disable=not (tc.progress and main), desc="train", unit="step",
                dynamic_ncols=True, leave=True)
     try:
         while step < tc.steps:
@@ -234,12 +245,14 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             train_iteration(recipe, step, accum, counts, log_grads=log_now)
             step += 1
             # the last step of this session: the step budget, or the wall-clock budget (checked at this boundary)
-            last = step == tc.steps or (tc.max_minutes > 0 and time.perf_counter() - started >= 60 * tc.max_minutes)
+            over = tc.max_minutes > 0 and time.perf_counter() - started >= 60 * tc.max_minutes
+            last = step == tc.steps or dist.agree(over, log_now, device)  # under DDP: decided together, when logging
             bar.update(1)
 
             record: dict[str, float] = {}
             if log_now:
-                sums = torch.stack(list(accum.values())).tolist()  # the loop's one host sync, at this interval
+                # the loop's one host sync (and, under DDP, its one all-reduce of logs), at this interval
+                sums = dist.mean_over_ranks(torch.stack(list(accum.values()))).tolist()
                 record.update({k: v / counts[k] for k, v in zip(accum, sums, strict=True)})
                 accum.clear()
                 counts.clear()
@@ -249,6 +262,10 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                         f"training diverged at step {step}: {bad[0]} = {record[bad[0]]}; lower the learning "
                         f"rates (optim.lr_g / optim.lr_d) or resume from the last checkpoint in {run_dir}"
                     )
+            if not main:  # pictures, metrics, logs and checkpoints: rank 0's job
+                if last:
+                    break
+                continue
             if tc.eval_every and (step % tc.eval_every == 0 or last):
                 record.update(model.quick_metrics(tc.eval_n, seed=cfg.seed * 100003 + step))
             if record:
@@ -263,12 +280,16 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                 save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started)
             if last:
                 break
+        dist.barrier()  # under DDP: rank 0 has written the last checkpoint; the ranks end together
     finally:
         bar.close()
-        logger.close()
+        if logger is not None:
+            logger.close()
         if device.type == "cpu":
             torch.set_flush_denormal(False)
-    sampling.write_run_report(run_dir)
+        dist.teardown()
+    if main:
+        sampling.write_run_report(run_dir)
     return run_dir
 
 
@@ -281,7 +302,7 @@ def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: l
         "recipe": cfg.recipe,
         "config": to_dict(cfg),
         "step": step,
-        "models": {k: m.state_dict() for k, m in recipe.models.items()},
+        "models": {k: dist.unwrap(m).state_dict() for k, m in recipe.models.items()},  # no DDP/compile prefixes
         "optimizers": {k: o.state_dict() for k, o in recipe.optimizers.items()},
         "schedulers": {k: s.state_dict() for k, s in recipe.schedulers.items()},
         "extra": {k: v.detach().cpu() for k, v in recipe.extra_state.items()},

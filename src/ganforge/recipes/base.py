@@ -9,6 +9,7 @@ every other model, logs, checkpoints; a recipe never repeats those mechanics.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,6 +41,8 @@ class Recipe:
     extra_state: dict[str, torch.Tensor] = field(default_factory=dict)  # saved in checkpoints (e.g. data scaling)
     ema: dict[str, str] = field(default_factory=dict)  # moving-average model -> the model it follows ("G_ema": "G")
     ema_decay: float = 0.0  # beta; the loop updates after each step of the followed model's phase
+    # the context the phases' steps run in: the loop sets bf16 autocast here on CUDA with train.amp=bf16
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
 
 
 @torch.no_grad()

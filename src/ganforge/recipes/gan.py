@@ -164,13 +164,15 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         def aug(x: torch.Tensor) -> torch.Tensor:
             return x
 
-    def discriminate(real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None):
+    # The steps call the networks through ``models`` (not G, D above): under DDP the loop passes the
+    # updated network's DistributedDataParallel wrapper there and the other network plain.
+    def discriminate(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None):
         if image:  # separate passes: batch norm in D sees all-real and all-fake batches (Radford et al.)
             return _call(D, aug(real), c), _call(D, aug(fake), c)
         logits = D(torch.cat([real, fake]))  # one pass over (2B, 2); packs and mbstd groups stay unmixed
         return logits.chunk(2)
 
-    def info_loss(fake: torch.Tensor, code: torch.Tensor, logs: dict[str, torch.Tensor]):
+    def info_loss(D: nn.Module, fake: torch.Tensor, code: torch.Tensor, logs: dict[str, torch.Tensor]):
         """D's logits on ``fake`` and lambda * the code-recovery loss (Chen et al., 2016, eq. 5: the
         variational bound on I(code; G(z, code)) is, up to a constant, minus this cross-entropy)."""
         logits_fake, code_logits = D(aug(fake), info=True)
@@ -179,17 +181,18 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         return logits_fake, cfg.info_weight * loss_info
 
     def d_step(models: Models, batch: Batch):
+        G, D = models["G"], models["D"]
         real, c = batch["x"], batch.get("y")  # the fakes get the real batch's labels
         code = torch.randint(codes, (B,), device=device) if codes else None
         with torch.no_grad():
             fake = _call(G, torch.randn(B, z_dim, device=device), c if code is None else code)  # no graph into G
         logs: dict[str, torch.Tensor] = {}
         if code is None:
-            logits_real, logits_fake = discriminate(real, fake, c)
+            logits_real, logits_fake = discriminate(D, real, fake, c)
             info_term = 0.0
         else:  # Q is trained here with D's body; D still sees all-real and all-fake batches
             logits_real = D(aug(real))
-            logits_fake, info_term = info_loss(fake, code, logs)
+            logits_fake, info_term = info_loss(D, fake, code, logs)
         loss_D = losses.d_loss(kind, logits_real, logits_fake)
         logs.update({"Loss/D": loss_D.detach(), "D/real": logits_real.detach().mean(),
                      "D/fake": logits_fake.detach().mean()})
@@ -201,6 +204,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         return loss_D, logs
 
     def g_step(models: Models, batch: Batch):
+        G, D = models["G"], models["D"]
         if prior is not None:
             c = torch.multinomial(prior, B, replacement=True)  # (B,)
         else:
@@ -208,7 +212,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         fake = _call(G, torch.randn(B, z_dim, device=device), c)
         logs: dict[str, torch.Tensor] = {}
         if codes:  # G makes its code recoverable (D and Q are frozen in this phase)
-            logits_fake, info_term = info_loss(fake, c, logs)
+            logits_fake, info_term = info_loss(D, fake, c, logs)
         else:
             logits_fake, info_term = _call(D, aug(fake), c), 0.0
         loss_G = losses.g_loss(kind, logits_fake)
