@@ -81,6 +81,8 @@ def test_live_view_plays_pauses_and_refuses_bad_values(server, page):
 
     page.click("#play")
     page.wait_for_function(f"() => lab.step >= 60 && lab.frames >= {before['frames'] + 20}", timeout=60_000)
+    page.wait_for_function("(old) => document.querySelector('#metrics').innerText !== old", arg=before["metrics"],
+                           timeout=60_000)  # metrics come about once a second
     during = snapshot(page)
     assert during["playing"] and page.inner_text("#play") == "Pause"
     assert during["fake"] != before["fake"]  # the generator's points moved

@@ -42,7 +42,7 @@ from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ganforge.errors import GanforgeError
-from ganforge.lab.gallery import Gallery, GalleryError
+from ganforge.lab.gallery import Gallery, GalleryError, views
 from ganforge.lab.session import LabError, LabSession, schema
 
 MAX_MESSAGE = 64 * 1024  # bytes of one WebSocket message the app reads (drawn points fit easily)
@@ -118,7 +118,7 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
         from ganforge.viz import decision_surface, toy_bounds
 
         run = gallery.open(name)
-        if "scatter" not in _views(run):
+        if "scatter" not in views(run.config):
             raise GalleryError(f"run {name!r} is an image run: it has no scatter plot", status=400)
         real, fake = run.real(n, seed=seed + 1), run.sample(n, seed=seed)
         bounds = toy_bounds(real, fake)
@@ -132,7 +132,7 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
     def grid(name: str, n: int = Query(64, ge=1, le=256), seed: int = Query(0, ge=0, le=2**31 - 1),
              cls: int | None = Query(None, ge=0, le=10_000)) -> Response:
         run = gallery.open(name)
-        if "grid" not in _views(run):
+        if "grid" not in views(run.config):
             raise GalleryError(f"run {name!r} is a 2-D run: use its scatter plot", status=400)
         return _png(run.grid(n, seed=seed, labels=cls))
 
@@ -143,7 +143,7 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
         from torchvision.utils import make_grid
 
         run = gallery.open(name)
-        if "interpolate" not in _views(run):
+        if "interpolate" not in views(run.config):
             raise GalleryError(f"run {name!r} is a 2-D run: it has no latent walk", status=400)
         x = run.interpolate(rows=rows, steps=INTERP_STEPS, method="slerp", seed=seed, labels=cls)  # (R, S, C, H, W)
         return _png(make_grid((x[:, t] + 1) / 2, nrow=rows, padding=2, pad_value=1.0))
@@ -190,12 +190,6 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
                 session.close()
 
     return app
-
-
-def _views(run: Any) -> list[str]:
-    from ganforge.lab.gallery import views
-
-    return views(run.config)
 
 
 def parse_command(text: str | None, data: bytes | None) -> dict[str, Any]:
