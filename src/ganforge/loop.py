@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import random
 import shutil
 import time
@@ -33,15 +32,12 @@ from tqdm.auto import tqdm
 
 from ganforge import checkpoint
 from ganforge.config import Config, apply_overrides, from_dict, resolve, to_dict
-from ganforge.errors import CheckpointError, ConfigError, GanforgeError
+from ganforge.errors import CheckpointError, ConfigError, TrainingDiverged  # noqa: F401 (re-exported)
+from ganforge.health import DivergenceGuard
 from ganforge.recipes import gan
 from ganforge.recipes.base import Recipe, ema_update
 
 RECIPES = {"gan": gan}
-
-
-class TrainingDiverged(GanforgeError):
-    """A loss became NaN or infinite."""
 
 
 def select_device(name: str) -> torch.device:
@@ -225,6 +221,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         elapsed = float(state.get("elapsed", 0.0))
     started = time.perf_counter() - elapsed  # wall seconds spent training, carried across resumes
     logger = _Logger(run_dir, history)
+    guard = DivergenceGuard(cfg, run_dir, state)  # NaN/inf and a discriminator that wins completely
     model = sampling.make_model(cfg, recipe.models, recipe.extra_state, device)
     bar = tqdm(total=tc.steps, initial=step, disable=not tc.progress, desc="train", unit="step",
                dynamic_ncols=True, leave=True)
@@ -243,12 +240,10 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                 record.update({k: v / counts[k] for k, v in zip(accum, sums, strict=True)})
                 accum.clear()
                 counts.clear()
-                bad = [k for k, v in record.items() if not math.isfinite(v)]
-                if bad:
-                    raise TrainingDiverged(
-                        f"training diverged at step {step}: {bad[0]} = {record[bad[0]]}; lower the learning "
-                        f"rates (optim.lr_g / optim.lr_d) or resume from the last checkpoint in {run_dir}"
-                    )
+                if (diagnosis := guard.check(step, record, recipe.models)) is not None:
+                    step, history = guard.recover(diagnosis, recipe, accum, counts, device)  # or raises
+                    bar.n = step
+                    continue
             if tc.eval_every and (step % tc.eval_every == 0 or last):
                 record.update(model.quick_metrics(tc.eval_n, seed=cfg.seed * 100003 + step))
             if record:
@@ -260,7 +255,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             if tc.sample_every and (step % tc.sample_every == 0 or last):
                 model.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
             if step % tc.ckpt_every == 0 or last:
-                save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started)
+                save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started,
+                           health=guard.state())
             if last:
                 break
     finally:
@@ -273,7 +269,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
 
 
 def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[dict[str, float]],
-          accum: dict[str, torch.Tensor], counts: dict[str, int], elapsed: float) -> None:
+          accum: dict[str, torch.Tensor], counts: dict[str, int], elapsed: float,
+          health: dict[str, Any] | None = None) -> None:
     """Write a checkpoint of everything needed to resume exactly (see ``checkpoint.py``)."""
     state = {
         "format": checkpoint.FORMAT,
@@ -290,6 +287,7 @@ def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: l
         "accum": {k: v.detach().cpu() for k, v in accum.items()},
         "counts": dict(counts),
         "elapsed": elapsed,
+        "health": health or {},  # divergence rollbacks, learning-rate scale and events (see health.py)
     }
     checkpoint.save(state, checkpoint.ckpt_path(run_dir, step), keep=cfg.train.keep_ckpts)
 
