@@ -8,7 +8,13 @@ reads it and no code is ever unpickled::
      "rng": {...}, "extra": {...}, "history": [...], "accum": {...}}
 
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it, then
-renames it over the final name, so a crash leaves either the old file or the new one.
+renames it over the final name, so a crash leaves either the old file or the new one; it
+then deletes all but the newest ``keep`` checkpoints (the run keeps two by default) and any
+``.tmp`` file a killed process left behind. ``load_latest`` reads the newest checkpoint and
+falls back to the one before when the newest cannot be read.
+
+Tests set ``GANFORGE_SLOW_SAVE=SECONDS`` to pause between writing the temporary file and
+renaming it, so a process can be killed inside the write.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import os
 import pickle
 import random
 import re
+import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -50,12 +58,16 @@ def save(state: dict[str, Any], path: Path, keep: int | None = None) -> Path:
     """Write ``state`` atomically to ``path``; then keep only the newest ``keep`` checkpoints beside it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(".step_*.tmp"):  # left by a process killed while writing
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
+        if os.environ.get("GANFORGE_SLOW_SAVE"):  # test hook: a window to kill the process inside the write
+            time.sleep(float(os.environ["GANFORGE_SLOW_SAVE"]))
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
@@ -122,6 +134,19 @@ def latest(run_dir: Path) -> Path:
     if not ckpts:
         raise CheckpointError(f"run folder {run_dir} has no checkpoints (expected {run_dir}/checkpoints/step_*.pt)")
     return ckpts[-1]
+
+
+def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read the newest checkpoint; if it cannot be read, say so on stderr and use the one before it."""
+    ckpts = list_checkpoints(latest(run_dir).parent.parent)
+    for n, path in enumerate(reversed(ckpts)):
+        try:
+            return load(path, map_location)
+        except CheckpointError as e:
+            if n == len(ckpts) - 1:
+                raise
+            print(f"ganforge: warning: {e}; using the checkpoint before it", file=sys.stderr, flush=True)
+    raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------- RNG state

@@ -21,6 +21,7 @@ import contextlib
 import json
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,10 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: s
     if device is not None:
         cfg.device = device
     dev = select_device(cfg.device)
-    state = checkpoint.load(checkpoint.latest(run_dir))
-    if state.get("recipe") != cfg.recipe:
+    state = checkpoint.load_latest(run_dir) if checkpoint.list_checkpoints(run_dir) else None
+    if state is None:  # killed before its first checkpoint: start again from step 0
+        print(f"ganforge: warning: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
+    if state is not None and state.get("recipe") != cfg.recipe:
         raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r}")
     write_config(cfg, run_dir)
     return _fit(cfg, run_dir, dev, state=state)
