@@ -41,6 +41,10 @@ VERSION = 1
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
 
 
+class UnsafeCheckpoint(CheckpointError):
+    """A checkpoint that holds pickled code or objects: refused, and never skipped over silently."""
+
+
 def ckpt_path(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"step_{step:08d}.pt"
 
@@ -108,10 +112,11 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"checkpoint {path} was refused: it holds objects other than tensors and plain data "
-            f"(weights_only load: {first[:160]})"
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        what = f"it references {found.group(1)}" if found else str(e).strip().splitlines()[0][:120]
+        raise UnsafeCheckpoint(
+            f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({what}); "
+            "ganforge never runs code from a checkpoint, so only load files from a ganforge run"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise CheckpointError(
@@ -137,14 +142,22 @@ def latest(run_dir: Path) -> Path:
 
 
 def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read the newest checkpoint; if it cannot be read, say so on stderr and use the one before it."""
+    """Read the newest checkpoint; if it is truncated or corrupt, say so on stderr and use the one before it.
+
+    A checkpoint refused for holding pickled code stops here (:class:`UnsafeCheckpoint`): it was tampered with.
+    """
     ckpts = list_checkpoints(latest(run_dir).parent.parent)
     for n, path in enumerate(reversed(ckpts)):
         try:
             return load(path, map_location)
+        except UnsafeCheckpoint:
+            raise
         except CheckpointError as e:
             if n == len(ckpts) - 1:
-                raise
+                if n == 0:
+                    raise
+                raise CheckpointError(f"none of the {len(ckpts)} checkpoints in {path.parent} can be read "
+                                      f"(the oldest: {e}); start the run again with --overwrite") from None
             print(f"ganforge: warning: {e}; using the checkpoint before it", file=sys.stderr, flush=True)
     raise AssertionError("unreachable")
 

@@ -110,7 +110,8 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: s
     if state is None:  # killed before its first checkpoint: start again from step 0
         print(f"ganforge: warning: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
     if state is not None and state.get("recipe") != cfg.recipe:
-        raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r}")
+        raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r} "
+                              f"(config.yaml); the checkpoints in {run_dir} belong to another run")
     write_config(cfg, run_dir)
     return _fit(cfg, run_dir, dev, state=state)
 
