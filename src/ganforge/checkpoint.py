@@ -112,8 +112,8 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL (\S+)", str(e))
-        what = f"it references {found.group(1)}" if found else str(e).strip().splitlines()[0][:120]
+        found = re.search(r"(GLOBAL \S+|Unsupported operand \d+)", str(e))  # torch's reason, without its essay
+        what = f"weights_only load: {found.group(1)}" if found else "weights_only load failed"
         raise UnsafeCheckpoint(
             f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({what}); "
             "ganforge never runs code from a checkpoint, so only load files from a ganforge run"
@@ -156,8 +156,8 @@ def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict
             if n == len(ckpts) - 1:
                 if n == 0:
                     raise
-                raise CheckpointError(f"none of the {len(ckpts)} checkpoints in {path.parent} can be read "
-                                      f"(the oldest: {e}); start the run again with --overwrite") from None
+                raise CheckpointError(f"none of the {len(ckpts)} checkpoints in {path.parent} can be read (all "
+                                      "truncated or corrupt); start the run again with --overwrite") from None
             print(f"ganforge: warning: {e}; using the checkpoint before it", file=sys.stderr, flush=True)
     raise AssertionError("unreachable")
 
