@@ -3,8 +3,8 @@
     python benchmarks/soak.py                      # 30 min of training, checkpoints about every minute, 5 kills
     nice python benchmarks/soak.py --minutes 6 --ckpt-seconds 30
 
-The ring8 preset (LSGAN + minibatch-std MLPs) is timed for a few seconds to turn ``--minutes`` into a
-step count and ``--ckpt-seconds`` into ``train.ckpt_every``. Then:
+The ring8 preset (LSGAN + minibatch-std MLPs) is timed for 10 s in a `ganforge train` subprocess to turn
+``--minutes`` into a step count and ``--ckpt-seconds`` into ``train.ckpt_every``. Then:
 
 1. the interrupted run: ``ganforge train`` in a subprocess, killed with SIGKILL ``--kills`` times at
    random moments (seeded) and continued each time with ``ganforge resume`` until it finishes;
@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "soak.json"
+STARTUP_S = 5.0  # about what a fresh process needs to import torch and build the run
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 BASE = ["train.log_every=20", "train.eval_every=0", "train.sample_every=0", "train.progress=false"]
 
@@ -49,26 +50,25 @@ def _sets(items: list[str]) -> list[str]:
     return [a for item in items for a in ("--set", item)]
 
 
-def steps_per_second(seconds: float = 5.0) -> float:
-    """Time the training iterations of the ring8 preset in this process (one thread)."""
-    import torch
-
-    from ganforge.config import load_config, resolve
-    from ganforge.loop import recipe_module, seed_everything, train_iteration
-
-    torch.set_num_threads(1)
-    cfg = resolve(load_config("ring8"))
-    seed_everything(cfg.seed)
-    recipe = recipe_module(cfg).build(cfg, torch.device("cpu"))
-    accum: dict = {}
-    counts: dict = {}
-    for step in range(20):  # warm-up
-        train_iteration(recipe, step, accum, counts)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        train_iteration(recipe, n, accum, counts)
-        n += 1
-    return n / (time.perf_counter() - t0)
+def steps_per_second(seconds: float = 10.0) -> float:
+    """The training speed of a `ganforge train` subprocess on this machine now: steps between two log lines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "calibrate"
+        proc = subprocess.Popen(_cmd("train", "ring8", "--out", str(run), "--device", "cpu",
+                                     *_sets(BASE + ["train.steps=10000000", "train.ckpt_every=10000000"])),
+                                env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while last_logged(run) < 100:  # past start-up and warm-up
+                if proc.poll() is not None:
+                    raise SystemExit("the calibration run failed")
+                time.sleep(0.05)
+            s0, t0 = last_logged(run), time.perf_counter()
+            time.sleep(seconds)
+            s1, t1 = last_logged(run), time.perf_counter()
+        finally:
+            proc.kill()
+            proc.wait()
+    return (s1 - s0) / (t1 - t0)
 
 
 def last_logged(run: Path) -> int:
@@ -98,7 +98,7 @@ def interrupted_run(run: Path, items: list[str], kills: int, expected_s: float, 
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for k in range(kills):
         # spread the kills over the run: each one at a random moment within the next 1/(kills+1) of it
-        delay = rng.uniform(0.3, 1.0) * expected_s / (kills + 1)
+        delay = STARTUP_S + rng.uniform(0.5, 1.0) * expected_s / (kills + 1)
         try:
             proc.wait(timeout=delay)
             break  # finished before this kill

@@ -120,8 +120,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt and cannot be read ({type(e).__name__}); "
-            "delete it to resume from the one before"
+            f"checkpoint {path} is truncated or corrupt and cannot be read ({type(e).__name__})"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganforge checkpoint")
@@ -147,17 +146,19 @@ def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict
     A checkpoint refused for holding pickled code stops here (:class:`UnsafeCheckpoint`): it was tampered with.
     """
     ckpts = list_checkpoints(latest(run_dir).parent.parent)
+    newest_error = None
     for n, path in enumerate(reversed(ckpts)):
         try:
             return load(path, map_location)
         except UnsafeCheckpoint:
             raise
         except CheckpointError as e:
+            newest_error = newest_error or e
             if n == len(ckpts) - 1:
                 if n == 0:
                     raise
-                raise CheckpointError(f"none of the {len(ckpts)} checkpoints in {path.parent} can be read (all "
-                                      "truncated or corrupt); start the run again with --overwrite") from None
+                raise CheckpointError(f"none of the {len(ckpts)} checkpoints in {path.parent} can be read (the "
+                                      f"newest: {newest_error}); start the run again with --overwrite") from None
             print(f"ganforge: warning: {e}; using the checkpoint before it", file=sys.stderr, flush=True)
     raise AssertionError("unreachable")
 
