@@ -147,20 +147,22 @@ def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict
     """
     ckpts = list_checkpoints(latest(run_dir).parent.parent)
     newest_error = None
-    for n, path in enumerate(reversed(ckpts)):
+    for path in reversed(ckpts):
         try:
-            return load(path, map_location)
+            state = load(path, map_location)
         except UnsafeCheckpoint:
             raise
         except CheckpointError as e:
             newest_error = newest_error or e
-            if n == len(ckpts) - 1:
-                if n == 0:
-                    raise
-                raise CheckpointError(f"none of the {len(ckpts)} checkpoints in {path.parent} can be read (the "
-                                      f"newest: {newest_error}); start the run again with --overwrite") from None
-            print(f"ganforge: warning: {e}; using the checkpoint before it", file=sys.stderr, flush=True)
-    raise AssertionError("unreachable")
+            continue
+        if newest_error is not None:  # said only once a fallback worked: a failure stays one line
+            print(f"ganforge: warning: {newest_error}; using {path.name}, the checkpoint before it", file=sys.stderr,
+                  flush=True)
+        return state
+    if len(ckpts) == 1:
+        raise newest_error
+    raise CheckpointError(f"none of the {len(ckpts)} checkpoints in {ckpts[0].parent} can be read (the newest: "
+                          f"{newest_error}); start the run again with --overwrite")
 
 
 # --------------------------------------------------------------------------- RNG state
