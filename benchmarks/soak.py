@@ -7,7 +7,8 @@ The ring8 preset (LSGAN + minibatch-std MLPs) is timed for 10 s in a `ganforge t
 ``--minutes`` into a step count and ``--ckpt-seconds`` into ``train.ckpt_every``. Then:
 
 1. the interrupted run: ``ganforge train`` in a subprocess, killed with SIGKILL ``--kills`` times at
-   random moments (seeded) and continued each time with ``ganforge resume`` until it finishes;
+   random moments (seeded: random steps between 5% and 95% of the run)
+   and continued each time with ``ganforge resume`` until it finishes;
 2. the reference: the same config, seed and steps in one uninterrupted ``ganforge train``.
 
 Per kill it reports the step reached (from ``metrics.jsonl``), the checkpoint resumed from, the steps
@@ -33,7 +34,6 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "soak.json"
-STARTUP_S = 5.0  # about what a fresh process needs to import torch and build the run
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 BASE = ["train.log_every=20", "train.eval_every=0", "train.sample_every=0", "train.progress=false"]
 
@@ -92,18 +92,24 @@ def newest_checkpoint(run: Path) -> tuple[int, float]:
     return int(ckpts[-1].stem.split("_")[1]), ckpts[-1].stat().st_mtime
 
 
-def interrupted_run(run: Path, items: list[str], kills: int, expected_s: float, rng: random.Random) -> dict:
+def interrupted_run(run: Path, items: list[str], kills: int, steps: int, rng: random.Random) -> dict:
     rows, t0 = [], time.perf_counter()
+    # the kill moments: random points of the run, drawn as steps so that a busy machine cannot push them past
+    # its end (the kill lands when metrics.jsonl first shows the step, within train.log_every of it)
+    targets = sorted(int(rng.uniform(0.05, 0.95) * steps) for _ in range(kills))
     proc = subprocess.Popen(_cmd("train", "ring8", "--out", str(run), "--device", "cpu", *_sets(items)),
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for k in range(kills):
-        # spread the kills over the run: each one at a random moment within the next 1/(kills+1) of it
-        delay = STARTUP_S + rng.uniform(0.5, 1.0) * expected_s / (kills + 1)
-        try:
-            proc.wait(timeout=delay)
+    fresh, floor = True, 0  # fresh: metrics.jsonl was rewritten by the running process (a resume rewrites it)
+    for k, target in enumerate(targets):
+        target = max(target, floor + 1)
+        while proc.poll() is None:
+            cur = last_logged(run)
+            fresh = fresh or cur <= floor
+            if fresh and cur >= target:
+                break
+            time.sleep(0.02)
+        if proc.poll() is not None:
             break  # finished before this kill
-        except subprocess.TimeoutExpired:
-            pass
         reached = last_logged(run)
         proc.send_signal(signal.SIGKILL)
         killed_at = time.time()
@@ -113,6 +119,7 @@ def interrupted_run(run: Path, items: list[str], kills: int, expected_s: float, 
                      "steps_lost": max(0, reached - ck_step),
                      "seconds_since_checkpoint": round(killed_at - ck_time, 2) if ck_time else None})
         print(f"  kill {k + 1}: at about step {reached}, resuming from step {ck_step}", flush=True)
+        fresh, floor = False, ck_step
         proc = subprocess.Popen(_cmd("resume", str(run), "--device", "cpu"), env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     code = proc.wait()
@@ -169,7 +176,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cut, ref = Path(tmp) / "interrupted", Path(tmp) / "reference"
         print("interrupted run ...", flush=True)
-        result = interrupted_run(cut, items, args.kills, 60 * args.minutes, random.Random(args.seed))
+        result = interrupted_run(cut, items, args.kills, steps, random.Random(args.seed))
         print("uninterrupted run ...", flush=True)
         t0 = time.perf_counter()
         subprocess.run(_cmd("train", "ring8", "--out", str(ref), "--device", "cpu", *_sets(items)), env=_env(),
