@@ -99,14 +99,10 @@ def interrupted_run(run: Path, items: list[str], kills: int, steps: int, rng: ra
     targets = sorted(int(rng.uniform(0.05, 0.95) * steps) for _ in range(kills))
     proc = subprocess.Popen(_cmd("train", "ring8", "--out", str(run), "--device", "cpu", *_sets(items)),
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    fresh, floor = True, 0  # fresh: metrics.jsonl was rewritten by the running process (a resume rewrites it)
+    floor = 0  # the step reached at the last kill: metrics.jsonl may still show it until the resumed run starts
     for k, target in enumerate(targets):
         target = max(target, floor + 1)
-        while proc.poll() is None:
-            cur = last_logged(run)
-            fresh = fresh or cur <= floor
-            if fresh and cur >= target:
-                break
+        while proc.poll() is None and last_logged(run) < target:
             time.sleep(0.02)
         if proc.poll() is not None:
             break  # finished before this kill
@@ -119,7 +115,7 @@ def interrupted_run(run: Path, items: list[str], kills: int, steps: int, rng: ra
                      "steps_lost": max(0, reached - ck_step),
                      "seconds_since_checkpoint": round(killed_at - ck_time, 2) if ck_time else None})
         print(f"  kill {k + 1}: at about step {reached}, resuming from step {ck_step}", flush=True)
-        fresh, floor = False, ck_step
+        floor = reached
         proc = subprocess.Popen(_cmd("resume", str(run), "--device", "cpu"), env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     code = proc.wait()
