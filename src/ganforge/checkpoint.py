@@ -8,7 +8,13 @@ reads it and no code is ever unpickled::
      "rng": {...}, "extra": {...}, "history": [...], "accum": {...}}
 
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it, then
-renames it over the final name, so a crash leaves either the old file or the new one.
+renames it over the final name, so a crash leaves either the old file or the new one; it
+then deletes all but the newest ``keep`` checkpoints (the run keeps two by default) and any
+``.tmp`` file a killed process left behind. ``load_latest`` reads the newest checkpoint and
+falls back to the one before when the newest cannot be read.
+
+Tests set ``GANFORGE_SLOW_SAVE=SECONDS`` to pause between writing the temporary file and
+renaming it, so a process can be killed inside the write.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import os
 import pickle
 import random
 import re
+import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,10 @@ from ganforge.errors import CheckpointError
 FORMAT = "ganforge-checkpoint"
 VERSION = 1
 _NAME = re.compile(r"^step_(\d{8})\.pt$")
+
+
+class UnsafeCheckpoint(CheckpointError):
+    """A checkpoint that holds pickled code or objects: refused, and never skipped over silently."""
 
 
 def ckpt_path(run_dir: Path, step: int) -> Path:
@@ -50,12 +62,16 @@ def save(state: dict[str, Any], path: Path, keep: int | None = None) -> Path:
     """Write ``state`` atomically to ``path``; then keep only the newest ``keep`` checkpoints beside it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(".step_*.tmp"):  # left by a process killed while writing
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
+        if os.environ.get("GANFORGE_SLOW_SAVE"):  # test hook: a window to kill the process inside the write
+            time.sleep(float(os.environ["GANFORGE_SLOW_SAVE"]))
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
@@ -96,15 +112,15 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"checkpoint {path} was refused: it holds objects other than tensors and plain data "
-            f"(weights_only load: {first[:160]})"
+        found = re.search(r"(GLOBAL \S+|Unsupported operand \d+)", str(e))  # torch's reason, without its essay
+        what = f"weights_only load: {found.group(1)}" if found else "weights_only load failed"
+        raise UnsafeCheckpoint(
+            f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({what}); "
+            "ganforge never runs code from a checkpoint, so only load files from a ganforge run"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt and cannot be read ({type(e).__name__}); "
-            "delete it to resume from the one before"
+            f"checkpoint {path} is truncated or corrupt and cannot be read ({type(e).__name__})"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ganforge checkpoint")
@@ -122,6 +138,31 @@ def latest(run_dir: Path) -> Path:
     if not ckpts:
         raise CheckpointError(f"run folder {run_dir} has no checkpoints (expected {run_dir}/checkpoints/step_*.pt)")
     return ckpts[-1]
+
+
+def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read the newest checkpoint; if it is truncated or corrupt, say so on stderr and use the one before it.
+
+    A checkpoint refused for holding pickled code stops here (:class:`UnsafeCheckpoint`): it was tampered with.
+    """
+    ckpts = list_checkpoints(latest(run_dir).parent.parent)
+    newest_error = None
+    for path in reversed(ckpts):
+        try:
+            state = load(path, map_location)
+        except UnsafeCheckpoint:
+            raise
+        except CheckpointError as e:
+            newest_error = newest_error or e
+            continue
+        if newest_error is not None:  # said only once a fallback worked: a failure stays one line
+            print(f"ganforge: warning: {newest_error}; using {path.name}, the checkpoint before it", file=sys.stderr,
+                  flush=True)
+        return state
+    if len(ckpts) == 1:
+        raise newest_error
+    raise CheckpointError(f"none of the {len(ckpts)} checkpoints in {ckpts[0].parent} can be read (the newest: "
+                          f"{newest_error}); start the run again with --overwrite")
 
 
 # --------------------------------------------------------------------------- RNG state

@@ -131,6 +131,14 @@ class TrainConfig:
                         "where bf16 is ~100x slower)")
     sync_bn: bool = field(default=False, metadata={"help": "multi-process runs: SyncBatchNorm (batch statistics "
                                                            "over the global batch)"})
+    on_diverge: str = _choices("stop", "rollback", help="when training diverges (NaN/inf, or D winning "
+                               "completely): stop with a diagnosis, or roll back to the last good checkpoint with "
+                               "lower learning rates")
+    diverge_patience: int = _num(10, min=0, help="logged steps in a row of D winning completely (D(real) -> 1, "
+                                 "D(fake) -> 0, G's gradient vanishing) that count as divergence (0 = do not watch)")
+    rollback_lr_factor: float = _num(0.5, min=1e-6, max=1.0, help="on_diverge=rollback: learning rates are "
+                                     "multiplied by this at each rollback")
+    max_rollbacks: int = _num(3, min=0, help="on_diverge=rollback: give up (stop) after this many rollbacks")
 
 
 @dataclass

@@ -15,3 +15,7 @@ class DataError(GanforgeError, ValueError):
 
 class CheckpointError(GanforgeError):
     """A checkpoint or run folder that is missing, truncated or of the wrong kind."""
+
+
+class TrainingDiverged(GanforgeError):
+    """Training diverged (a NaN/inf loss or parameter, or D winning completely) and could not recover."""

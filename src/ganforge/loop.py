@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,15 +33,12 @@ from tqdm.auto import tqdm
 
 from ganforge import checkpoint, dist
 from ganforge.config import Config, apply_overrides, from_dict, resolve, to_dict
-from ganforge.errors import CheckpointError, ConfigError, GanforgeError
+from ganforge.errors import CheckpointError, ConfigError, TrainingDiverged  # noqa: F401 (re-exported)
+from ganforge.health import DivergenceGuard
 from ganforge.recipes import gan
 from ganforge.recipes.base import Recipe, ema_update
 
 RECIPES = {"gan": gan}
-
-
-class TrainingDiverged(GanforgeError):
-    """A loss became NaN or infinite."""
 
 
 def select_device(name: str) -> torch.device:
@@ -111,9 +108,12 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: s
     if device is not None:
         cfg.device = device
     dev = select_device(cfg.device)
-    state = checkpoint.load(checkpoint.latest(run_dir))
-    if state.get("recipe") != cfg.recipe:
-        raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r}")
+    state = checkpoint.load_latest(run_dir) if checkpoint.list_checkpoints(run_dir) else None
+    if state is None:  # killed before its first checkpoint: start again from step 0
+        print(f"ganforge: warning: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
+    if state is not None and state.get("recipe") != cfg.recipe:
+        raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r} "
+                              f"(config.yaml); the checkpoints in {run_dir} belong to another run")
     if dist.is_main():
         write_config(cfg, run_dir)
     return _fit(cfg, run_dir, dev, state=state)
@@ -236,6 +236,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     dist.prepare(recipe, cfg, device)  # channels_last, torch.compile, DDP, bf16 autocast, per cfg.train
     started = time.perf_counter() - elapsed  # wall seconds spent training, carried across resumes
     logger = _Logger(run_dir, history) if main else None
+    guard = DivergenceGuard(cfg, run_dir, state, write=main)  # NaN/inf and a discriminator that wins completely
     model = sampling.make_model(cfg, dist.plain(recipe.models), recipe.extra_state, device) if main else None
     bar = tqdm(total=tc.steps, initial=step, disable=not (tc.progress and main), desc="train", unit="step",
                dynamic_ncols=True, leave=True)
@@ -256,12 +257,10 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                 record.update({k: v / counts[k] for k, v in zip(accum, sums, strict=True)})
                 accum.clear()
                 counts.clear()
-                bad = [k for k, v in record.items() if not math.isfinite(v)]
-                if bad:
-                    raise TrainingDiverged(
-                        f"training diverged at step {step}: {bad[0]} = {record[bad[0]]}; lower the learning "
-                        f"rates (optim.lr_g / optim.lr_d) or resume from the last checkpoint in {run_dir}"
-                    )
+                if (diagnosis := guard.check(step, record, recipe.models)) is not None:
+                    step, history = guard.recover(diagnosis, recipe, accum, counts, device)  # or raises
+                    bar.n = step
+                    continue
             if not main:  # pictures, metrics, logs and checkpoints: rank 0's job
                 if last:
                     break
@@ -277,7 +276,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             if tc.sample_every and (step % tc.sample_every == 0 or last):
                 model.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
             if step % tc.ckpt_every == 0 or last:
-                save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started)
+                save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started,
+                           health=guard.state())
             if last:
                 break
         dist.barrier()  # under DDP: rank 0 has written the last checkpoint; the ranks end together
@@ -294,7 +294,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
 
 
 def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[dict[str, float]],
-          accum: dict[str, torch.Tensor], counts: dict[str, int], elapsed: float) -> None:
+          accum: dict[str, torch.Tensor], counts: dict[str, int], elapsed: float,
+          health: dict[str, Any] | None = None) -> None:
     """Write a checkpoint of everything needed to resume exactly (see ``checkpoint.py``)."""
     state = {
         "format": checkpoint.FORMAT,
@@ -311,6 +312,7 @@ def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: l
         "accum": {k: v.detach().cpu() for k, v in accum.items()},
         "counts": dict(counts),
         "elapsed": elapsed,
+        "health": health or {},  # divergence rollbacks, learning-rate scale and events (see health.py)
     }
     checkpoint.save(state, checkpoint.ckpt_path(run_dir, step), keep=cfg.train.keep_ckpts)
 

@@ -221,7 +221,8 @@ def image_scores(extractor: Any, real: Any, sample_fn: Callable[[int], torch.Ten
             (the cost grows as pr_n^2).
         seed: the random draws of KID's subsets and precision / recall's samples.
 
-    Returns {"fid", "kid", "kid_std", "precision", "recall", "provenance": {"features", "n_real", "n_fake", ...}}.
+    Returns {"fid", "kid", "kid_std", "precision", "recall", "provenance": {"features", "n_real", "n_fake", ...}};
+    precision and recall are None when either side has no more than ``pr_k`` images.
     """
     if hasattr(real, "x") and not isinstance(real, (torch.Tensor, np.ndarray)):
         real = real.x  # a data set object (ImageSet): its (N, C, H, W) uint8 images
@@ -235,8 +236,11 @@ def image_scores(extractor: Any, real: Any, sample_fn: Callable[[int], torch.Ten
     kid_mean, kid_std = kid(feats_real, feats_fake, kid_subsets, kid_subset_size, seed)
     m = min(pr_n, len(feats_real), len(feats_fake))
     rng = np.random.default_rng(seed)  # a random subset: real data sets are often sorted by class
-    precision, recall = precision_recall(feats_real[np.sort(rng.choice(len(feats_real), m, replace=False))],
-                                         feats_fake[np.sort(rng.choice(len(feats_fake), m, replace=False))], k=pr_k)
+    precision = recall = None  # a tiny data set (<= k images): no k-nearest-neighbour radii, so no score
+    if m > pr_k:
+        precision, recall = precision_recall(feats_real[np.sort(rng.choice(len(feats_real), m, replace=False))],
+                                             feats_fake[np.sort(rng.choice(len(feats_fake), m, replace=False))],
+                                             k=pr_k)
     return {
         "fid": frechet_distance(feats_real, feats_fake), "kid": kid_mean, "kid_std": kid_std,
         "precision": precision, "recall": recall,

@@ -67,7 +67,7 @@ class Run:
 
         self.run_dir = Path(run_dir).expanduser()
         cfg = read_run_config(self.run_dir)
-        state = checkpoint.load(checkpoint.latest(self.run_dir), map_location=device)
+        state = checkpoint.load_latest(self.run_dir, map_location=device)  # the one before if the newest is bad
         if state.get("recipe") != cfg.recipe:
             raise CheckpointError(f"{self.run_dir}: checkpoint recipe {state.get('recipe')!r} does not match "
                                   f"config recipe {cfg.recipe!r}")
