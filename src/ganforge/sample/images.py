@@ -109,7 +109,8 @@ class ImageModel:
         bad = y[(y < 0) | (y >= k)]
         if bad.numel():
             what = "class" if self.num_classes else "code" if self.prior is None else "cluster"
-            raise GanforgeError(f"{what} {int(bad[0])} is out of range: this run has {what}s 0..{k - 1}")
+            plural = "classes" if what == "class" else what + "s"
+            raise GanforgeError(f"{what} {int(bad[0])} is out of range: this run has {plural} 0..{k - 1}")
         return y
 
     def generate(self, n: int, seed: int = 0, labels: Any = None, batch: int = 500,
