@@ -48,6 +48,8 @@ bench: setup
 	$(BIN)/python benchmarks/toy.py
 	$(BIN)/python benchmarks/images.py
 	$(BIN)/python benchmarks/lab.py
+	$(BIN)/python benchmarks/explain.py
+	$(BIN)/python benchmarks/speed.py
 
 lab: setup
 	$(BIN)/ganforge lab --runs runs
