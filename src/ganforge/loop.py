@@ -294,8 +294,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
 
 
 def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[dict[str, float]],
-          accum: dict[str, torch.Tensor], counts: dict[str, int], elapsed: float,
-          health: dict[str, Any] | None = None) -> None:
+               accum: dict[str, torch.Tensor], counts: dict[str, int], elapsed: float,
+               health: dict[str, Any] | None = None) -> None:
     """Write a checkpoint of everything needed to resume exactly (see ``checkpoint.py``)."""
     state = {
         "format": checkpoint.FORMAT,
@@ -319,9 +319,11 @@ def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: l
 
 def restore_state(recipe: Recipe, state: dict[str, Any], accum: dict[str, torch.Tensor], counts: dict[str, int],
              device: torch.device) -> tuple[int, list[dict[str, float]]]:
+    """Load a checkpoint into a built recipe (also mid-run, for a rollback: then the networks may already be
+    wrapped by DDP or torch.compile, and the plain modules underneath take the plain state_dicts)."""
     try:
         for k, m in recipe.models.items():
-            m.load_state_dict(state["models"][k])
+            dist.unwrap(m).load_state_dict(state["models"][k])
         for k, o in recipe.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         for k, s in recipe.schedulers.items():
