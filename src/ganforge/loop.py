@@ -318,7 +318,7 @@ def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: l
 
 
 def restore_state(recipe: Recipe, state: dict[str, Any], accum: dict[str, torch.Tensor], counts: dict[str, int],
-             device: torch.device) -> tuple[int, list[dict[str, float]]]:
+                  device: torch.device) -> tuple[int, list[dict[str, float]]]:
     """Load a checkpoint into a built recipe (also mid-run, for a rollback: then the networks may already be
     wrapped by DDP or torch.compile, and the plain modules underneath take the plain state_dicts)."""
     try:
