@@ -147,9 +147,11 @@ def ddp(steps: int) -> dict:
                    "--nproc", str(n)] + [a for s in sets for a in ("--set", s)]
             subprocess.run(cmd, env=env, check=True, capture_output=True)
             state = torch.load(sorted((run / "checkpoints").glob("*.pt"))[-1], weights_only=True)
-            rec = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+            rec = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])  # the mean over every step
+            fid = json.loads((run / "eval.json").read_text())["model"]["fid"]  # rank 0's final evaluation
             out[f"{n} process{'es' if n > 1 else ''}"] = {"img_per_s": steps * 64 / state["elapsed"],
-                                                          "Loss/D": rec["Loss/D"], "Loss/G": rec["Loss/G"]}
+                                                          "Loss/D": rec["Loss/D"], "Loss/G": rec["Loss/G"],
+                                                          "fid": fid}
     return out
 
 
@@ -157,7 +159,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=7, help="interleaved repetitions of plain vs ganforge")
     p.add_argument("--iters", type=int, default=2, help="iterations per repetition")
-    p.add_argument("--ddp-steps", type=int, default=30)
+    p.add_argument("--ddp-steps", type=int, default=200)
     p.add_argument("--skip-ddp", action="store_true")
     args = p.parse_args()
     torch.set_flush_denormal(True)  # as the training loop does on the CPU
@@ -190,7 +192,8 @@ def main() -> None:
         scale = ddp(args.ddp_steps)
         print(f"\nDCGAN 32 px, global batch 64, {args.ddp_steps} steps, gloo:")
         for k, v in scale.items():
-            print(f"{k:<24} {v['img_per_s']:>7.1f} img/s   Loss/D {v['Loss/D']:.3f}  Loss/G {v['Loss/G']:.3f}")
+            print(f"{k:<24} {v['img_per_s']:>7.1f} img/s   Loss/D {v['Loss/D']:.3f}  Loss/G {v['Loss/G']:.3f}  "
+                  f"FID {v['fid']:.1f}")
 
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({
