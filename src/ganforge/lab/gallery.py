@@ -46,7 +46,7 @@ def views(cfg: Any) -> list[str]:
     if not is_image(cfg):
         return ["scatter"]
     out = ["grid", "interpolate"]
-    if cfg.model.cond != "none":
+    if cfg.model.cond != "none" and not cfg.model.clusters:  # k-means clusters are not classes a user picks
         out.append("classes")
     return out
 
@@ -97,7 +97,7 @@ class Gallery:
                 continue
             out.append({"name": child.name, "kind": "image" if is_image(cfg) else "2d", "data": cfg.data.name,
                         "loss": cfg.loss, "step": int(ckpts[-1].stem.split("_")[1]), "views": views(cfg),
-                        "num_classes": int(cfg.model.num_classes or 0) if cfg.model.cond != "none" else 0})
+                        "num_classes": int(cfg.model.num_classes or 0) if "classes" in views(cfg) else 0})
         return out
 
     def open(self, name: str) -> Any:
