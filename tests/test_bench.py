@@ -16,8 +16,9 @@ FIELDS = ("train_img_per_s", "sample_img_per_s", "gflop_per_train_image", "achie
           "peak_gflop_per_s", "mfu", "peak_memory_mb")
 
 
-def test_bench_reports_positive_figures_for_a_tiny_image_model():
-    cfg = resolve(load_config("mnist", ["model.ngf=8", "model.ndf=8", "train.batch_size=8"]))
+@pytest.mark.parametrize("extra", [[], ["model.codes=4"]])  # an InfoGAN G takes a code when it samples
+def test_bench_reports_positive_figures_for_a_tiny_image_model(extra):
+    cfg = resolve(load_config("mnist", ["model.ngf=8", "model.ndf=8", "train.batch_size=8", *extra]))
     gan.validate(cfg)
     r = bench(cfg, torch.device("cpu"), iters=1, warmup=1, peak_seconds=0.05)
     for k in FIELDS:

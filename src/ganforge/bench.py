@@ -94,7 +94,7 @@ def bench(cfg: Config, device: torch.device, iters: int = 5, warmup: int = 2, pe
 
     G = dist.unwrap(recipe.models.get("G_ema", recipe.models["G"]))
     z_dim = cfg.model.z_dim
-    k = cfg.model.num_classes if getattr(cfg.model, "cond", "none") != "none" else 0
+    k = getattr(G, "num_classes", 0)  # a label input: classes, InfoGAN codes or clusters
     was = G.training
     G.eval()
     with torch.no_grad(), recipe.autocast():

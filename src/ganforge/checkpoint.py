@@ -145,7 +145,8 @@ def load_latest(run_dir: Path, map_location: str | torch.device = "cpu") -> dict
 
     A checkpoint refused for holding pickled code stops here (:class:`UnsafeCheckpoint`): it was tampered with.
     """
-    ckpts = list_checkpoints(latest(run_dir).parent.parent)
+    latest(run_dir)  # a clear error for a missing folder or one without checkpoints
+    ckpts = list_checkpoints(run_dir)
     newest_error = None
     for path in reversed(ckpts):
         try:

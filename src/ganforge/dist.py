@@ -34,7 +34,7 @@ import dataclasses
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -284,19 +284,3 @@ def launch(nproc: int, argv: list[str]) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "ganforge", *argv]
     return subprocess.call(cmd)
-
-
-@contextlib.contextmanager
-def process_group(device: torch.device) -> Iterator[torch.device]:
-    """``setup`` then ``teardown``, whatever happens in between."""
-    dev = setup(device)
-    try:
-        yield dev
-    finally:
-        teardown()
-
-
-def describe() -> dict[str, Any]:
-    """World size, rank and backend, for the bench command and logs."""
-    backend = tdist.get_backend() if tdist.is_available() and tdist.is_initialized() else None
-    return {"world_size": world_size(), "rank": rank(), "backend": backend}

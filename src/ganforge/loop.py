@@ -217,10 +217,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         # tiny activations late in training otherwise slow the CPU several-fold; undone in `finally` below,
         # as it is process-wide state
         torch.set_flush_denormal(True)
-    else:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    device = dist.setup(device)  # under torchrun: the process group, and this rank's GPU
+    device = dist.setup(device)  # under torchrun: the process group, and this rank's GPU; TF32: dist.prepare
     dist.check_speed_options(cfg, device)
     main = dist.is_main()
     seed_everything(cfg.seed)

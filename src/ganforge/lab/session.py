@@ -44,7 +44,7 @@ from ganforge.config import LOSSES, TOY_DISTRIBUTIONS, Config, from_dict, load_c
 from ganforge.errors import GanforgeError
 from ganforge.loop import prepare_run_dir, save_state, seed_everything, train_iteration, write_config
 from ganforge.recipes import gan
-from ganforge.sample import make_model
+from ganforge.sample import eval_mode, make_model
 from ganforge.viz import toy_bounds
 
 N_VIEW = 512  # points of each kind in a frame
@@ -329,17 +329,11 @@ class LabSession:
                                      "manifold": manifold})
 
     def _to_data(self, x: torch.Tensor) -> np.ndarray:
-        extra = self.recipe.extra_state
-        return (x * extra["data_scale"].to(x) + extra["data_mean"].to(x)).float().cpu().numpy()
+        return self.model.to_data(x).float().cpu().numpy()
 
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
-        G = self.recipe.models["G"]
-        was = G.training
-        G.eval()
-        with torch.no_grad():
-            x = G(z)  # (N, 2) training coordinates
-        G.train(was)
-        return x
+        with eval_mode(self.recipe.models["G"]):
+            return self.recipe.models["G"](z)  # (N, 2) training coordinates
 
     def _fake_and_arrows(self) -> tuple[np.ndarray, np.ndarray]:
         """Fake points and minus the gradient of the generator loss w.r.t. each of them (data units)."""

@@ -18,6 +18,7 @@ Osindero 2014; projection D, Miyato & Koyama 2018); DiffAugment on D's inputs
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -28,6 +29,9 @@ from ganforge.data.toy2d import make_distribution, normaliser
 from ganforge.errors import ConfigError
 from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
+
+if TYPE_CHECKING:
+    from ganforge.data.images import ImageSet
 
 
 def build_models(cfg: Config) -> Models:
@@ -85,7 +89,7 @@ def validate(cfg: Config) -> None:
                           f"({cfg.train.batch_size})")
 
 
-def training_labels(cfg: Config, data) -> torch.Tensor | None:
+def training_labels(cfg: Config, data: ImageSet) -> torch.Tensor | None:
     """The labels a conditional model trains on: the data's classes, or k-means cluster ids (``model.clusters``)."""
     if cfg.model.clusters:
         from ganforge.data.clusters import cluster_labels

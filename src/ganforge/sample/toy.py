@@ -67,10 +67,12 @@ class ToyModel:
         """``n`` real points drawn with ``seed``: (n, 2) float32."""
         return self.distribution.sample(n, torch.Generator().manual_seed(seed)).numpy()
 
-    def _to_data(self, x: torch.Tensor) -> torch.Tensor:
+    def to_data(self, x: torch.Tensor) -> torch.Tensor:
+        """Training coordinates (N, 2) -> data coordinates."""
         return x * self.extra["data_scale"].to(x) + self.extra["data_mean"].to(x)
 
-    def _from_data(self, x: torch.Tensor) -> torch.Tensor:
+    def from_data(self, x: torch.Tensor) -> torch.Tensor:
+        """Data coordinates (N, 2) -> the standardised coordinates G and D work in."""
         return (x - self.extra["data_mean"].to(x)) / self.extra["data_scale"].to(x)
 
     # ---------------------------------------------------------------- inference
@@ -84,7 +86,7 @@ class ToyModel:
         with eval_mode(self.G):
             for start in range(0, n, batch):
                 z = torch.randn(min(batch, n - start), self.G.z_dim, generator=g).to(self.device)
-                out.append(self._to_data(self.G(z)).float().cpu())
+                out.append(self.to_data(self.G(z)).float().cpu())
         return torch.cat(out).numpy()
 
     def score(self, points: np.ndarray) -> np.ndarray:
@@ -94,7 +96,7 @@ class ToyModel:
         neighbouring points share a group. Both make the surface an approximation of what D
         sees in training, where packs and groups hold different samples.
         """
-        x = self._from_data(torch.as_tensor(np.asarray(points), dtype=torch.float32)).to(self.device)  # (N, 2)
+        x = self.from_data(torch.as_tensor(np.asarray(points), dtype=torch.float32)).to(self.device)  # (N, 2)
         pack, group = self.D.pack, (self.D.mbstd.group if self.D.mbstd is not None else 1)
         n = x.shape[0]
         pad = (-n) % group
