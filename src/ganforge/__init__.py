@@ -8,6 +8,9 @@ The Python API mirrors the CLI::
     run.curves()                                    # losses, gradient norms, metrics over training
     run.evaluate()                                  # like `ganforge eval`: model vs real floor
     x = run.sample(2500)                            # like `ganforge sample`: (2500, 2) float32
+    run = ganforge.train("inpaint", steps=500)      # pix2pix / cyclegan: image-to-image translation
+    ganforge.translate("runs/inpaint", "photos/", "out/")   # like `ganforge translate`
+    y = run.translate(x)                            # (N, C, S, S) in [-1, 1] -> translated
     run = ganforge.load_run("runs/ring8")           # an existing run folder
 """
 
@@ -22,7 +25,7 @@ from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeErr
 from ganforge.sample import Run, load_run
 
 __version__ = "0.1.0"
-__all__ = ["train", "resume", "load_run", "load_config", "list_presets", "Run", "Config", "GanforgeError",
+__all__ = ["train", "resume", "translate", "load_run", "load_config", "list_presets", "Run", "Config", "GanforgeError",
            "ConfigError", "DataError", "CheckpointError", "__version__"]
 
 
@@ -74,3 +77,14 @@ def resume(run_dir: str | Path, *, device: str | None = None, **fields: Any) -> 
     from ganforge import loop as training
 
     return load_run(training.resume(run_dir, _overrides(fields), device=device))
+
+
+def translate(run_dir: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB") -> list[Path]:
+    """Translate an image file or a folder of images with a pix2pix / cyclegan run (like ``ganforge translate``);
+    returns the written files."""
+    from ganforge.sample import TranslationRun
+
+    run = load_run(run_dir)
+    if not isinstance(run, TranslationRun):
+        raise GanforgeError(f"{run_dir} is not a translation run (recipe pix2pix or cyclegan)")
+    return run.translate_folder(inputs, out, direction=direction)

@@ -7,6 +7,9 @@
     ganforge sample runs/mnist --n 64 --out grid.png [--class 7]   # images: .png grid or .npz (uint8 NHWC)
     ganforge eval runs/ring8 [--n 2500] [--features mnist|fashion|inception|inception:PATH]
     ganforge interpolate runs/mnist --steps 10 --method slerp --out strip.png   # or .gif / .webp
+    ganforge train inpaint --out runs/inpaint                   # pix2pix / cyclegan: image-to-image translation
+    ganforge translate runs/inpaint --input photos/ --out translated [--direction AtoB|BtoA]
+    ganforge sample runs/inpaint --n 8 --out triptychs.png      # input | output | target rows
     ganforge config                                             # every key with its default and meaning
     ganforge lab [--host 127.0.0.1] [--port 8000] [--runs runs] [--no-browser]   # the web app
     ganforge explain [TOPIC|all --out DIR [--fast]]              # the lecture companion
@@ -109,12 +112,24 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from ganforge.sample import ImageRun, load_run
+    from ganforge.sample import ImageRun, TranslationRun, load_run
 
     out = Path(args.out)
     if args.n < 1:
         raise GanforgeError(f"--n must be >= 1, got {args.n}")
     run = load_run(args.run)
+    if isinstance(run, TranslationRun):  # held-out inputs, their translations and targets
+        if out.suffix not in (".png", ".npz"):
+            raise GanforgeError(f"--out must be a .png (triptych rows) or .npz (input, output, target arrays), "
+                                f"got '{out.name}'")
+        if out.suffix == ".png":
+            run.save_triptychs(out, n=args.n)
+        else:
+            t = ((run.triptychs(args.n) + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 0, 3, 4, 2)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(out, input=t[0].numpy(), output=t[1].numpy(), target=t[2].numpy())
+        print(f"wrote {out}")
+        return 0
     image = isinstance(run, ImageRun)
     allowed = (".png", ".npz") if image else (".npy", ".png")
     if out.suffix not in allowed:
@@ -137,6 +152,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
             arrays["labels"] = labels.numpy()
         np.savez_compressed(out, **arrays)
     print(f"wrote {out}")
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from ganforge.sample import TranslationRun, load_run
+
+    run = load_run(args.run)
+    if not isinstance(run, TranslationRun):
+        raise GanforgeError(f"{args.run} is not a translation run (recipe pix2pix or cyclegan)")
+    paths = run.translate_folder(args.input, args.out, direction=args.direction)
+    print(f"wrote {len(paths)} image(s) to {args.out}")
     return 0
 
 
@@ -268,6 +294,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--class", dest="cls", type=int, default=None, metavar="K",
                    help="conditional runs: samples of class K only (default: a class per row)")
     s.set_defaults(fn=cmd_sample)
+
+    s = sub.add_parser("translate", help="translate an image or a folder of images with a pix2pix / cyclegan run")
+    s.add_argument("run", type=Path, metavar="DIR")
+    s.add_argument("--input", required=True, type=Path, metavar="PATH_OR_FOLDER",
+                   help="an image file or a folder of them (resized and centre-cropped to the run's size)")
+    s.add_argument("--out", required=True, type=Path, metavar="FOLDER", help="where the translations go (.png)")
+    s.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB",
+                   help="AtoB (G) or, for cyclegan, BtoA (F)")
+    s.set_defaults(fn=cmd_translate)
 
     s = sub.add_parser("interpolate", help="walk the latent space of an image run: a strip or an animation")
     s.add_argument("run", type=Path, metavar="DIR")

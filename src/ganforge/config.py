@@ -31,6 +31,11 @@ LOSSES = ("minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan")
 TOY_DISTRIBUTIONS = ("ring8", "grid25", "spiral", "moons", "circles", "swissroll", "points")
 IMAGE_DATA = ("mnist", "fashion", "digits8", "images")  # "images": the user's folder / .npz / IDX files at data.root
 IMAGE_SIZES = (28, 32, 64, 128)
+# image-to-image translation (recipes pix2pix and cyclegan): built-in tasks made from bundled data, or "pairs" =
+# the user's folder at data.root in one of data.layout's formats
+TRANSLATION_DATA = ("colordigits", "inpaint", "inpaint-digits", "colorize", "pairs")
+TRANSLATION_RECIPES = ("pix2pix", "cyclegan")
+TRANSLATION_SIZES = (32, 64, 128, 256)
 
 
 def _choices(*values: str, help: str = "") -> Any:
@@ -45,8 +50,10 @@ def _num(default: Any, *, min: float | None = None, max: float | None = None, he
 class DataConfig:
     """Where the training points come from."""
 
-    name: str = _choices(*TOY_DISTRIBUTIONS, *IMAGE_DATA,
-                         help="2-D distribution ('points' = data.path), or image data ('images' = data.root)")
+    name: str = _choices(*TOY_DISTRIBUTIONS, *IMAGE_DATA, *TRANSLATION_DATA,
+                         help="2-D distribution ('points' = data.path), image data ('images' = data.root), or a "
+                              "translation task (pix2pix / cyclegan: built-in colordigits, inpaint, inpaint-digits, "
+                              "colorize; 'pairs' = your folder at data.root)")
     path: str | None = field(default=None, metadata={"help": "user points: .npy (N, 2) or .csv with 2 columns"})
     n_modes: int = _num(8, min=1, help="ring8: number of Gaussians on the circle")
     radius: float = _num(1.0, min=0.0, help="ring8: circle radius")
@@ -61,6 +68,13 @@ class DataConfig:
     channels: int | None = _num(None, min=1, max=3, help="1 (gray) or 3 (RGB); null = the data's own")
     skip_bad: bool = field(default=False, metadata={"help": "skip unreadable image files (and count them) "
                                                             "instead of stopping"})
+    layout: str = _choices("auto", "aligned", "folders", "unpaired",
+                           help="data.name=pairs: aligned = A|B side by side in one file (pix2pix's format); "
+                                "folders = A/ and B/ with files matched by name; unpaired = trainA/ trainB/ testA/ "
+                                "testB/ (CycleGAN's format); auto = whichever the folder holds")
+    direction: str = _choices("AtoB", "BtoA", help="translation data: which side is the input (BtoA swaps A and B)")
+    hole: float = _num(0.375, min=0.05, max=0.9, help="inpaint tasks: side of the square hole as a fraction of the "
+                       "image side")
 
 
 @dataclass
@@ -88,6 +102,16 @@ class ModelConfig:
                          "instead of class labels (unsupervised); samples draw clusters by their frequency (0 = off)")
     codes: int = _num(0, min=0, help="images: InfoGAN categorical code with this many values, learnt without "
                       "labels: G gets a code, D's Q head must recover it (0 = off)")
+    g_arch: str = _choices("auto", "unet", "resnet", help="translation: generator (auto = unet for pix2pix, resnet "
+                           "for cyclegan)")
+    norm: str = _choices("auto", "batch", "instance", help="translation: normalisation in G and D (auto = batch for "
+                         "pix2pix, instance for cyclegan)")
+    patch: int = _num(70, min=1, help="translation: PatchGAN receptive field in pixels: 1 (PixelGAN), 16, 34, 70, "
+                      "142 or 286")
+    blocks: int | None = _num(None, min=0, help="translation, resnet generator: residual blocks (null = 6 below "
+                              "256 px, 9 at 256 px)")
+    dropout: float = _num(0.5, min=0.0, max=0.95, help="translation, unet generator: dropout in the first three "
+                          "decoder layers (the noise of pix2pix; 0 = off)")
 
 
 @dataclass
@@ -139,6 +163,8 @@ class TrainConfig:
     rollback_lr_factor: float = _num(0.5, min=1e-6, max=1.0, help="on_diverge=rollback: learning rates are "
                                      "multiplied by this at each rollback")
     max_rollbacks: int = _num(3, min=0, help="on_diverge=rollback: give up (stop) after this many rollbacks")
+    pool: int = _num(50, min=0, help="cyclegan: history of generated images the discriminators also see "
+                     "(Shrivastava et al.; 0 = off)")
 
 
 @dataclass
@@ -161,7 +187,8 @@ class Config:
     """One training run."""
 
     description: str = field(default="", metadata={"help": "one line shown by `ganforge presets`"})
-    recipe: str = _choices("gan", help="training recipe")
+    recipe: str = _choices("gan", *TRANSLATION_RECIPES, help="training recipe: gan, or image-to-image translation "
+                           "with pix2pix (paired) or cyclegan (unpaired)")
     seed: int = _num(0, min=0, help="random seed")
     device: str = _choices("auto", "cpu", "cuda", help="where to train")
     loss: str = _choices(*LOSSES, help="adversarial loss")
@@ -169,6 +196,10 @@ class Config:
     clip: float = _num(0.01, min=0.0, help="wgan: weight-clipping bound c")
     info_weight: float = _num(1.0, min=0.0, help="InfoGAN (model.codes > 0): weight lambda of the code-recovery "
                               "(mutual information) loss")
+    l1_weight: float = _num(100.0, min=0.0, help="pix2pix: weight lambda of the L1 loss ||B - G(A)||_1")
+    cycle_weight: float = _num(10.0, min=0.0, help="cyclegan: weight lambda of the cycle-consistency loss")
+    identity_weight: float = _num(0.5, min=0.0, help="cyclegan: identity loss weight as a fraction of "
+                                  "cycle_weight (0.5 = 0.5 * lambda; 0 = off)")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -365,6 +396,9 @@ def resolve(cfg: Config) -> Config:
         cfg.train.d_steps = dft["d_steps"]
     if cfg.data.std is None:
         cfg.data.std = {"ring8": 0.01, "grid25": 0.05}.get(cfg.data.name, 0.0)
+    if is_translation(cfg):
+        _resolve_translation(cfg)
+        return cfg
     if cfg.data.root and cfg.data.name in IMAGE_DATA:
         cfg.data.name = "images"  # a preset for bundled digits + data.root=... trains on the user's images
     if is_image(cfg):
@@ -390,6 +424,51 @@ def resolve(cfg: Config) -> Config:
             f"({cfg.train.batch_size // cfg.model.pack})"
         )
     return cfg
+
+
+def is_translation(cfg: Config) -> bool:
+    """Whether a config trains an image-to-image translator (pix2pix or cyclegan)."""
+    return cfg.recipe in TRANSLATION_RECIPES
+
+
+def _resolve_translation(cfg: Config) -> None:
+    d, m = cfg.data, cfg.model
+    if d.name not in TRANSLATION_DATA:
+        raise ConfigError(f"recipe={cfg.recipe} translates images: data.name must be one of "
+                          f"{', '.join(TRANSLATION_DATA)}, got {d.name!r}")
+    if d.name == "pairs" and not d.root:
+        raise ConfigError("data.name=pairs needs data.root=FOLDER (aligned A|B files, A/ + B/ folders, or "
+                          "trainA/ trainB/ testA/ testB/)")
+    if d.name != "pairs" and d.root:
+        raise ConfigError(f"data.root is read for data.name=pairs only; {d.name!r} is a built-in task")
+    if d.size is None and d.name != "pairs":
+        d.size = 32
+    if d.size is not None and d.size not in TRANSLATION_SIZES:
+        raise ConfigError(f"data.size must be one of {', '.join(map(str, TRANSLATION_SIZES))} for translation "
+                          f"(the U-Net halves the image down to 1x1: a power of two), got {d.size}")
+    if d.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels must be 1, 3 or null, got {d.channels}")
+    if cfg.loss not in ("minimax", "ns", "lsgan", "hinge"):
+        raise ConfigError(f"loss={cfg.loss} is not offered for {cfg.recipe}; use ns (pix2pix's), lsgan "
+                          "(cyclegan's), minimax or hinge")
+    if m.g_arch == "auto":
+        m.g_arch = "unet" if cfg.recipe == "pix2pix" else "resnet"
+    if m.norm == "auto":
+        m.norm = "batch" if cfg.recipe == "pix2pix" else "instance"
+    if m.patch not in PATCH_SIZES:
+        raise ConfigError(f"model.patch must be one of {', '.join(map(str, PATCH_SIZES))} (the receptive fields of "
+                          f"0..5 strided layers), got {m.patch}")
+    for key, val in (("model.cond", m.cond != "none"), ("model.codes", m.codes > 0),
+                     ("model.clusters", m.clusters > 0), ("train.ema", cfg.train.ema > 0),
+                     ("train.augment", bool(cfg.train.augment)), ("model.mbstd", m.mbstd > 0)):
+        if val:
+            raise ConfigError(f"{key} applies to the gan recipe, not {cfg.recipe}")
+    if cfg.eval.n is None:
+        cfg.eval.n = 500
+
+
+#: PatchGAN receptive field (pixels) -> strided 4x4 conv layers (Isola et al., appendix 6.1.2)
+PATCH_SIZES = {1: 0, 16: 1, 34: 2, 70: 3, 142: 4, 286: 5}
 
 
 def is_image(cfg: Config) -> bool:

@@ -76,3 +76,30 @@ def r1_penalty(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module, real: torc
     real = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
     return grad.reshape(real.shape[0], -1).pow(2).sum(1).mean()
+
+
+# --------------------------------------------------------------------------- image-to-image translation
+
+def patch_d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """A translation discriminator's loss over its patch logits, halved as pix2pix and CycleGAN do
+    ("we divide the objective by 2 while optimizing D", Isola et al. 2017, sec. 3.3). ``d_loss("lsgan")``
+    already holds the 1/2 of Mao et al., which is CycleGAN's halving; the other losses are halved here."""
+    loss = d_loss(kind, logits_real, logits_fake)
+    return loss if kind == "lsgan" else 0.5 * loss
+
+
+def l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """pix2pix's reconstruction term: E[||y - G(x)||_1], averaged over pixels (Isola et al., eq. 3)."""
+    return (fake - target).abs().mean()
+
+
+def cycle_loss(real_A: torch.Tensor, rec_A: torch.Tensor, real_B: torch.Tensor, rec_B: torch.Tensor) -> torch.Tensor:
+    """CycleGAN's cycle consistency (Zhu et al., eq. 2): E_x[||F(G(x)) - x||_1] + E_y[||G(F(y)) - y||_1],
+    with ``rec_A`` = F(G(real_A)) and ``rec_B`` = G(F(real_B))."""
+    return l1(rec_A, real_A) + l1(rec_B, real_B)
+
+
+def identity_loss(real_A: torch.Tensor, idt_A: torch.Tensor, real_B: torch.Tensor, idt_B: torch.Tensor) -> torch.Tensor:
+    """CycleGAN's identity mapping loss (Zhu et al., sec. 5.2; Taigman et al. 2017):
+    E_y[||G(y) - y||_1] + E_x[||F(x) - x||_1], with ``idt_B`` = G(real_B) and ``idt_A`` = F(real_A)."""
+    return l1(idt_B, real_B) + l1(idt_A, real_A)

@@ -57,3 +57,44 @@ class MinibatchStd2d(nn.Module):
         std = (var + 1e-8).sqrt().mean((1, 2, 3))  # (B/g,)
         std = std.repeat_interleave(g, 0).reshape(B, 1, 1, 1).expand(B, 1, H, W)  # (B, 1, H, W)
         return torch.cat([h, std], 1)  # (B, C + 1, H, W)
+
+
+NORMS = ("batch", "instance", "none")
+
+
+def norm2d(kind: str, channels: int) -> nn.Module:
+    """A 2-D normalisation layer by name: ``batch``, ``instance`` (no affine parameters, as in the
+    pix2pix / CycleGAN code) or ``none`` (identity)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {kind!r}")
+
+
+def conv_bias(norm: str) -> bool:
+    """Whether a convolution before ``norm`` needs a bias: batch norm's shift makes it redundant."""
+    return norm != "batch"
+
+
+class ResnetBlock(nn.Module):
+    """x + (reflect-pad, 3x3 conv, norm, ReLU, reflect-pad, 3x3 conv, norm)(x) (He et al., 2016; the
+    residual block of Johnson et al.'s and CycleGAN's generators). Keeps (B, C, H, W).
+
+    Args:
+        channels: C, in and out.
+        norm: ``batch``, ``instance`` or ``none``.
+    """
+
+    def __init__(self, channels: int, norm: str = "instance") -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), norm2d(norm, channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), norm2d(norm, channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)  # (B, C, H, W)

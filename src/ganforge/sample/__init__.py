@@ -23,19 +23,21 @@ import torch
 from matplotlib.figure import Figure
 
 from ganforge import checkpoint
-from ganforge.config import Config, from_dict, is_image
+from ganforge.config import Config, from_dict, is_image, is_translation
 from ganforge.errors import CheckpointError
 from ganforge.sample.images import ImageModel
 from ganforge.sample.toy import ToyModel, eval_mode
+from ganforge.sample.translation import TranslationModel
 
-__all__ = ["Run", "ToyRun", "ImageRun", "ToyModel", "ImageModel", "load_run", "make_model", "eval_mode",
-           "write_run_report"]
+__all__ = ["Run", "ToyRun", "ImageRun", "TranslationRun", "ToyModel", "ImageModel", "TranslationModel", "load_run",
+           "make_model", "eval_mode", "write_run_report"]
 
 
 def make_model(cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
-               device: torch.device | str = "cpu") -> ToyModel | ImageModel:
-    """The inference wrapper that fits a config: :class:`ImageModel` for image data, else :class:`ToyModel`."""
-    cls = ImageModel if is_image(cfg) else ToyModel
+               device: torch.device | str = "cpu") -> ToyModel | ImageModel | TranslationModel:
+    """The inference wrapper that fits a config: :class:`TranslationModel` for pix2pix / cyclegan,
+    :class:`ImageModel` for image data, else :class:`ToyModel`."""
+    cls = TranslationModel if is_translation(cfg) else ImageModel if is_image(cfg) else ToyModel
     return cls(cfg, models, extra_state, device)
 
 
@@ -157,11 +159,31 @@ class ImageRun(Run, ImageModel):
         ]
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> ToyRun | ImageRun:
+class TranslationRun(Run, TranslationModel):
+    """A translation run folder (pix2pix, cyclegan): :class:`TranslationModel` plus config, history, report."""
+
+    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
+        cfg, models, extra = self._load(run_dir, device)
+        TranslationModel.__init__(self, cfg, models, extra, device)
+
+    def report_pictures(self) -> list[Path]:
+        trip = self.save_triptychs(self.run_dir / "triptychs.png", n=8)
+        return super().report_pictures() + [trip]
+
+    def report_commands(self) -> list[str]:
+        back = f"ganforge translate {self.run_dir} --input FOLDER --out translated_BtoA --direction BtoA"
+        return super().report_commands() + [
+            f"ganforge translate {self.run_dir} --input FOLDER --out translated",
+            f"ganforge sample {self.run_dir} --n 8 --out triptychs.png",
+        ] + ([back] if self.cyclic else [])
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> ToyRun | ImageRun | TranslationRun:
     """Load a run folder (its newest checkpoint) for sampling, evaluation and plots."""
     from ganforge.loop import read_run_config
 
-    cls = ImageRun if is_image(read_run_config(Path(run_dir).expanduser())) else ToyRun
+    cfg = read_run_config(Path(run_dir).expanduser())
+    cls = TranslationRun if is_translation(cfg) else ImageRun if is_image(cfg) else ToyRun
     return cls(run_dir, device)
 
 

@@ -1,0 +1,141 @@
+"""Pieces shared by the translation recipes (pix2pix, cyclegan): networks, data, the image pool, the schedule.
+
+    G = generator(cfg, in_channels=3, out_channels=3)          # U-Net or ResNet, per model.g_arch
+    next_batch = batch_source(cfg, device, unpaired=False)    # {"A", "B"}: (B, C, S, S) in [-1, 1]
+    pool = ImagePool(recipe.extra_state, "pool_B", 50)        # CycleGAN's history of generated images
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ganforge.config import Config, TRANSLATION_SIZES
+from ganforge.errors import ConfigError
+from ganforge.nets.patchgan import PatchDiscriminator
+from ganforge.nets.resnet import ResnetGenerator
+from ganforge.nets.unet import UNetGenerator
+from ganforge.recipes.base import Batch
+
+
+def blocks_for(cfg: Config) -> int:
+    """ResNet blocks: ``model.blocks``, or the paper's 6 below 256 px and 9 at 256 px."""
+    return cfg.model.blocks if cfg.model.blocks is not None else (9 if cfg.data.size >= 256 else 6)
+
+
+def generator(cfg: Config, in_channels: int, out_channels: int) -> nn.Module:
+    m = cfg.model
+    if m.g_arch == "unet":
+        return UNetGenerator(cfg.data.size, in_channels, out_channels, ngf=m.ngf, norm=m.norm, dropout=m.dropout)
+    return ResnetGenerator(cfg.data.size, in_channels, out_channels, ngf=m.ngf, blocks=blocks_for(cfg), norm=m.norm)
+
+
+def discriminator(cfg: Config, in_channels: int) -> nn.Module:
+    return PatchDiscriminator(in_channels, ndf=cfg.model.ndf, patch=cfg.model.patch, norm=cfg.model.norm,
+                              size=cfg.data.size)
+
+
+def check_data(cfg: Config, unpaired: bool) -> None:
+    """Read the training split once: fills ``data.channels`` and ``data.size`` (a user folder at its native
+    size), and refuses data the recipe cannot use, before a run folder is written."""
+    from ganforge.data.paired import translation_data
+
+    s = translation_data(cfg.data, "train", unpaired=unpaired)
+    translation_data(cfg.data, "test", unpaired=unpaired)  # a broken test split fails now, not at the end
+    if not unpaired and not s.paired:
+        raise ConfigError(f"recipe=pix2pix needs paired data, but {s.name} is unpaired (trainA/ trainB/); "
+                          "use recipe=cyclegan, or the aligned or folders layout")
+    size = int(s.A.shape[-1])
+    if size not in TRANSLATION_SIZES or s.A.shape[-2] != size:
+        raise ConfigError(f"{s.name}: images are {s.A.shape[-1]}x{s.A.shape[-2]}; translation needs a square power "
+                          f"of two in {', '.join(map(str, TRANSLATION_SIZES))}: set data.size (e.g. data.size=256)")
+    cfg.data.size = size
+    if cfg.data.channels is None:
+        cfg.data.channels = int(s.A.shape[1])
+    if cfg.train.batch_size > 1 and cfg.model.norm == "batch" and len(s.A) < 2:
+        raise ConfigError(f"{s.name} holds one training pair: batch norm needs more")
+    try:  # the networks refuse sizes they cannot take, with the reason
+        generator(cfg, cfg.data.channels, cfg.data.channels)
+        discriminator(cfg, cfg.data.channels)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def batch_source(cfg: Config, device: torch.device, unpaired: bool) -> Callable[[], Batch]:
+    """Batches {"A", "B"} of (B, C, S, S) floats in [-1, 1]: the same indices for paired data, independent
+    draws for unpaired. Every draw uses the global torch RNG, so checkpoints capture the data order."""
+    from ganforge.data.paired import translation_data
+
+    s = translation_data(cfg.data, "train", unpaired=unpaired)
+    A, B = s.A.to(device), s.B.to(device)  # uint8 on the device: no per-step decoding
+    n = cfg.train.batch_size
+
+    def next_batch() -> Batch:
+        i = torch.randint(len(A), (n,)).to(device, non_blocking=True)
+        j = torch.randint(len(B), (n,)).to(device, non_blocking=True) if unpaired else i
+        return {"A": A[i].float().div_(127.5).sub_(1.0), "B": B[j].float().div_(127.5).sub_(1.0)}
+
+    return next_batch
+
+
+def linear_decay(cfg: Config, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+    """optim.decay=linear: the learning rate constant for the first half of ``train.steps``, then linearly to 0
+    (CycleGAN: 100 epochs constant, 100 decaying)."""
+    if cfg.optim.decay != "linear":
+        return {}
+    half = cfg.train.steps / 2
+
+    def factor(step: int) -> float:
+        return min(1.0, max(0.0, (cfg.train.steps - step) / half))
+
+    return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
+
+
+class ImagePool:
+    """A history of generated images (Shrivastava et al., 2017), as CycleGAN feeds its discriminators.
+
+    Until ``size`` images are stored each new image is stored and returned; afterwards each new image is,
+    with probability 1/2, returned as is, or else swapped for a random stored one (which is returned and
+    replaced by the new image). The buffer and its fill count live in ``store`` (a recipe's
+    ``extra_state``) under ``key`` and ``key + "_n"``, so checkpoints carry them and a resumed run
+    continues with the same history. Random draws use the global torch RNG (also checkpointed).
+
+    Args:
+        store: the dict holding the state tensors (created here when missing).
+        key: name of the buffer in ``store``.
+        size: images kept (0 = no pool: ``query`` returns its input).
+        shape: (C, H, W) of one image.
+        device: where the buffer lives.
+    """
+
+    def __init__(self, store: dict[str, torch.Tensor], key: str, size: int, shape: tuple[int, ...],
+                 device: torch.device | str = "cpu") -> None:
+        self.store, self.key, self.size, self.device = store, key, size, torch.device(device)
+        if size and key not in store:
+            store[key] = torch.zeros(size, *shape, device=self.device)
+            store[key + "_n"] = torch.zeros((), dtype=torch.long)
+
+    @torch.no_grad()
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) new fakes -> (B, C, H, W) the images D sees this step."""
+        if self.size == 0:
+            return images
+        buf = self.store[self.key]
+        if buf.device != images.device:  # a checkpoint restores it on the CPU
+            buf = self.store[self.key] = buf.to(images.device)
+        n = int(self.store[self.key + "_n"])
+        B = len(images)
+        coin = torch.rand(B).tolist()  # drawn for every image, whatever the fill, so the RNG use is fixed
+        slot = torch.randint(self.size, (B,)).tolist()
+        out = images.detach().clone()
+        for i in range(B):
+            if n < self.size:
+                buf[n] = images[i]
+                n += 1
+            elif coin[i] < 0.5:
+                out[i] = buf[slot[i]]
+                buf[slot[i]] = images[i]
+        self.store[self.key + "_n"] = torch.tensor(n)
+        return out

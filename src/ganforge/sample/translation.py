@@ -1,0 +1,233 @@
+"""Inference for translation runs (pix2pix, cyclegan): translate, triptychs, evaluation.
+
+    run = ganforge.load_run("runs/inpaint")          # a TranslationRun
+    out = run.translate(x)                           # (N, C, S, S) in [-1, 1] -> the same shape, A -> B
+    run.translate(x, direction="BtoA")               # cyclegan: F, B -> A
+    run.translate_folder("photos/", "out/")          # every image file: resized to the run's size, translated
+    run.save_triptychs("trip.png", n=8)              # rows of input | output | target from the held-out split
+    run.evaluate()                                   # paired: L1 / PSNR / SSIM vs copying the input;
+                                                     # cyclegan: cycle L1, label preservation, FID
+
+Generators run in eval mode (batch norm on running statistics, dropout off), so the same input gives
+the same output. (pix2pix's paper kept dropout on at test time as noise; ``noise=True`` does that.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganforge.config import Config
+from ganforge.errors import GanforgeError
+from ganforge.sample.toy import eval_mode
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def spread(n: int, total: int) -> torch.Tensor:
+    """``min(n, total)`` indices spread evenly over ``range(total)`` (held-out digits come sorted by class)."""
+    return torch.linspace(0, total - 1, min(n, total)).round().long()
+
+
+class TranslationModel:
+    """A trained translator. Args: cfg (resolved), models ({"G", "D"} of the recipe), extra_state, device."""
+
+    def __init__(self, cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
+                 device: torch.device | str = "cpu") -> None:
+        self.config = cfg
+        self.models = models
+        self.cyclic = cfg.recipe == "cyclegan"
+        self.device = torch.device(device)
+        self.size, self.channels = int(cfg.data.size), int(cfg.data.channels)
+        self._clf: Any = None
+
+    # ---------------------------------------------------------------- translation
+
+    def generator(self, direction: str = "AtoB") -> torch.nn.Module:
+        if direction not in DIRECTIONS:
+            raise GanforgeError(f"direction must be AtoB or BtoA, got {direction!r}")
+        G = self.models["G"]
+        if self.cyclic:
+            return G.G if direction == "AtoB" else G.F
+        if direction == "BtoA":
+            raise GanforgeError("a pix2pix run translates one way (A -> B of its data); train another with "
+                                "--set data.direction=BtoA for the other way")
+        return G
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor | np.ndarray, direction: str = "AtoB", batch: int = 256,
+                  noise: bool = False) -> torch.Tensor:
+        """(N, C, S, S) float in [-1, 1] (or uint8) -> (N, C, S, S) float32 in [-1, 1] on the CPU."""
+        net = self.generator(direction)
+        x = torch.as_tensor(x)
+        if x.dtype == torch.uint8:
+            x = x.float() / 127.5 - 1
+        if x.ndim != 4 or tuple(x.shape[1:]) != (self.channels, self.size, self.size):
+            raise GanforgeError(f"this run translates (N, {self.channels}, {self.size}, {self.size}) images, got "
+                                f"{tuple(x.shape)}")
+        out = []
+        with eval_mode(net):
+            if noise:  # pix2pix's test-time dropout
+                for m in net.modules():
+                    if isinstance(m, torch.nn.Dropout):
+                        m.train()
+            for i in range(0, len(x), batch):
+                out.append(net(x[i:i + batch].float().to(self.device)).float().cpu())
+        return torch.cat(out)
+
+    def load_inputs(self, path: str | Path) -> tuple[torch.Tensor, list[str]]:
+        """An image file or a folder of them -> ((N, C, S, S) uint8 at the run's size and channels, names)."""
+        from ganforge.data.images import _convert
+        from ganforge.data.paired import _image_files, read_image
+
+        path = Path(path).expanduser()
+        if path.is_dir():
+            files = _image_files(path)
+            if not files:
+                raise GanforgeError(f"no images in {path}")
+        elif path.is_file():
+            files = [path]
+        else:
+            raise GanforgeError(f"input {path} does not exist")
+        x = torch.stack([_convert(read_image(p), self.size, self.channels) for p in files])
+        return x, [p.name for p in files]
+
+    def translate_folder(self, inputs: str | Path, out: str | Path, direction: str = "AtoB") -> list[Path]:
+        """Translate an image file or every image in a folder; writes ``out/<name>.png`` for each."""
+        from torchvision.utils import save_image
+
+        x, names = self.load_inputs(inputs)
+        y = self.translate(x, direction)
+        out = Path(out).expanduser()
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for img, name in zip(y, names, strict=True):
+            p = out / f"{Path(name).stem}.png"
+            save_image((img + 1) / 2, p)
+            paths.append(p)
+        return paths
+
+    # ---------------------------------------------------------------- held-out data and pictures
+
+    def held_out(self, split: str = "test"):
+        from ganforge.data.paired import translation_data
+
+        return translation_data(self.config.data, split, unpaired=self.cyclic)
+
+    def triptychs(self, n: int = 8, split: str = "test") -> torch.Tensor:
+        """(n, 3, C, S, S) in [-1, 1]: input | output | target (paired), input | G(input) | F(G(input)) (cyclegan)."""
+        s = self.held_out(split)
+        idx = spread(n, len(s.A))
+        a = s.A[idx].float() / 127.5 - 1
+        fake = self.translate(a)
+        third = self.translate(fake, "BtoA") if self.cyclic else s.B[idx].float() / 127.5 - 1
+        return torch.stack([a, fake, third], 1)
+
+    def save_triptychs(self, path: str | Path, n: int = 8, split: str = "test") -> Path:
+        from torchvision.utils import make_grid, save_image
+
+        t = (self.triptychs(n, split) + 1) / 2
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(make_grid(t.flatten(0, 1), nrow=3, padding=2, pad_value=1.0), path)
+        return path
+
+    def save_picture(self, path: str | Path, title: str = "") -> Path:
+        """The training loop's picture: 8 triptychs (two columns of four) from the held-out split."""
+        from torchvision.utils import make_grid, save_image
+
+        t = (self.triptychs(8) + 1) / 2  # (8, 3, C, S, S)
+        grid = make_grid(t.reshape(2, 4, *t.shape[1:]).transpose(0, 1).flatten(0, 2), nrow=6, padding=2,
+                         pad_value=1.0)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
+        return path
+
+    # ---------------------------------------------------------------- measurement
+
+    def classifier(self):
+        from ganforge.metrics.features import get_extractor
+
+        if self._clf is None:
+            self._clf = get_extractor("mnist", self.device)
+        return self._clf
+
+    def _digits(self) -> bool:
+        return self.config.data.name in ("colordigits", "inpaint-digits") and self.config.data.direction == "AtoB"
+
+    def quick_metrics(self, n: int, seed: int = 0) -> dict[str, float]:
+        """Cheap figures on the held-out split during training: PSNR and L1 (paired), cycle L1 (cyclegan)."""
+        from ganforge.metrics.translation import paired_scores
+
+        s = self.held_out()
+        ia, ib = spread(n, len(s.A)), spread(n, len(s.B))
+        a = s.A[ia].float() / 127.5 - 1
+        if not self.cyclic:
+            r = paired_scores(self.translate(a), s.B[ia].float() / 127.5 - 1)
+            return {"Metric/psnr": r["psnr"], "Metric/l1": r["l1"]}
+        b = s.B[ib].float() / 127.5 - 1
+        out = {"Metric/cycle_l1_A": float((self.translate(self.translate(a), "BtoA") - a).abs().mean()),
+               "Metric/cycle_l1_B": float((self.translate(self.translate(b, "BtoA")) - b).abs().mean())}
+        if self.config.data.name == "colordigits" and s.y_B is not None:
+            from ganforge.metrics.translation import label_accuracy
+
+            out["Metric/label_acc"] = label_accuracy(self.classifier(), self.translate(b, "BtoA"), s.y_B[ib])
+        return out
+
+    def evaluate(self, n: int | None = None, seed: int = 0, **_: Any) -> dict[str, Any]:
+        """Scores on the held-out split beside their baselines. Paired runs: L1, PSNR, SSIM of G(A) vs B; the
+        floor column is copying the input (A vs B). Cyclegan: cycle L1 both ways (beside the L1 of unrelated
+        images of the domain), and on the digit task label preservation and FID (see docs/translation.md)."""
+        from ganforge.metrics.translation import paired_scores
+
+        s = self.held_out()
+        n = min(n or self.config.eval.n or len(s.A), len(s.A), len(s.B))
+        ia, ib = spread(n, len(s.A)), spread(n, len(s.B))
+        a, b = s.A[ia].float() / 127.5 - 1, s.B[ib].float() / 127.5 - 1
+        prov = {"split": "test", "n": n, "data": self.config.data.name, "size": self.size,
+                "recipe": self.config.recipe}
+        if not self.cyclic:
+            model = paired_scores(self.translate(a), b)
+            floor = paired_scores(a, b) if a.shape == b.shape else {}
+            prov["floor"] = "copy: the input itself as the output"
+            return {"model": model, "floor": floor, "provenance": prov}
+        fake_b, fake_a = self.translate(a), self.translate(b, "BtoA")
+        rec_a, rec_b = self.translate(fake_b, "BtoA"), self.translate(fake_a)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        model = {"cycle_l1_A": float((rec_a - a).abs().mean()), "cycle_l1_B": float((rec_b - b).abs().mean())}
+        floor = {"cycle_l1_A": float((a[perm] - a).abs().mean()), "cycle_l1_B": float((b[perm] - b).abs().mean())}
+        prov["floor"] = ("cycle_l1: L1 between unrelated images of the domain (a reconstruction that forgot its "
+                         "input); label_acc: the classifier on real images of the target domain; "
+                         "fid: held-out real images vs the training images")
+        if self.config.data.name == "colordigits" and self.config.data.direction == "AtoB" and s.y_A is not None:
+            model.update(self._digit_scores(a, b, fake_a, fake_b, rec_a, s.y_A[ia], s.y_B[ib], floor, prov))
+        return {"model": model, "floor": floor, "provenance": prov}
+
+    def _digit_scores(self, a, b, fake_a, fake_b, rec_a, y_a, y_b, floor, prov) -> dict[str, float]:
+        from ganforge.metrics.features import extract
+        from ganforge.metrics.images import frechet_distance
+        from ganforge.metrics.translation import decolour, label_accuracy
+
+        clf = self.classifier()
+        train = self.held_out("train")
+        model = {
+            "label_acc_BtoA": label_accuracy(clf, fake_a, y_b),  # F(b), a gray digit, labelled as b
+            "label_acc_AtoB": label_accuracy(clf, decolour(fake_b), y_a),  # G(a), decoloured, labelled as a
+            "label_acc_cycle": label_accuracy(clf, rec_a, y_a),  # F(G(a))
+        }
+        floor.update({"label_acc_BtoA": label_accuracy(clf, a, y_a), "label_acc_AtoB": label_accuracy(clf, decolour(b), y_b),
+                      "label_acc_cycle": label_accuracy(clf, a, y_a)})
+        prov["copy_baseline"] = {"label_acc_BtoA": label_accuracy(clf, b, y_b),
+                                 "label_acc_AtoB": label_accuracy(clf, decolour(a), y_a)}
+        ref_b = extract(clf, train.B, min(len(train.B), 2000))  # the target domains' training images
+        ref_a = extract(clf, train.A, min(len(train.A), 2000))
+        model["fid_B"] = frechet_distance(ref_b, extract(clf, fake_b))
+        model["fid_A"] = frechet_distance(ref_a, extract(clf, fake_a))
+        floor["fid_B"] = frechet_distance(ref_b, extract(clf, b))
+        floor["fid_A"] = frechet_distance(ref_a, extract(clf, a))
+        prov["fid_features"] = clf.name + " (colour converted to luma)"
+        return model
