@@ -35,8 +35,8 @@ HOLE_FILL = 128  # the hole's pixel value: 0 in [-1, 1]
 def photos() -> tuple[np.ndarray, ...]:
     """The bundled colour photos, (H, W, 3) uint8 each."""
     try:
-        from sklearn.datasets import load_sample_images
         from skimage import data as skdata
+        from sklearn.datasets import load_sample_images
     except ImportError as e:
         raise DataError(f"the built-in photo tasks need scikit-learn and scikit-image ({e}); "
                         "`pip install scikit-image scikit-learn`") from None

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ganforge.config import Config, TRANSLATION_SIZES
+from ganforge.config import TRANSLATION_SIZES, Config
 from ganforge.errors import ConfigError
 from ganforge.nets.patchgan import PatchDiscriminator
 from ganforge.nets.resnet import ResnetGenerator
@@ -80,7 +80,8 @@ def batch_source(cfg: Config, device: torch.device, unpaired: bool) -> Callable[
     return next_batch
 
 
-def linear_decay(cfg: Config, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+def linear_decay(cfg: Config, optimizers: dict[str, torch.optim.Optimizer]
+                 ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
     """optim.decay=linear: the learning rate constant for the first half of ``train.steps``, then linearly to 0
     (CycleGAN: 100 epochs constant, 100 decaying)."""
     if cfg.optim.decay != "linear":

@@ -219,7 +219,8 @@ class TranslationModel:
             "label_acc_AtoB": label_accuracy(clf, decolour(fake_b), y_a),  # G(a), decoloured, labelled as a
             "label_acc_cycle": label_accuracy(clf, rec_a, y_a),  # F(G(a))
         }
-        floor.update({"label_acc_BtoA": label_accuracy(clf, a, y_a), "label_acc_AtoB": label_accuracy(clf, decolour(b), y_b),
+        floor.update({"label_acc_BtoA": label_accuracy(clf, a, y_a),
+                      "label_acc_AtoB": label_accuracy(clf, decolour(b), y_b),
                       "label_acc_cycle": label_accuracy(clf, a, y_a)})
         prov["copy_baseline"] = {"label_acc_BtoA": label_accuracy(clf, b, y_b),
                                  "label_acc_AtoB": label_accuracy(clf, decolour(a), y_a)}
