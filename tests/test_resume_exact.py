@@ -1,8 +1,6 @@
 """Exact resume: a run interrupted after any checkpoint and resumed equals an uninterrupted one bit for bit
-(weights, optimiser and scheduler state, and every logged value), for the 2-D recipe and DCGAN.
-
-The GAN family is the only recipe so far; a translation recipe (pix2pix / CycleGAN) gets the same test
-when it lands: add its preset to the parametrisations below."""
+(weights, optimiser and scheduler state, and every logged value), for the 2-D recipe, DCGAN, pix2pix and
+CycleGAN (whose history pool of generated images is part of the checkpoint)."""
 
 import pytest
 import torch
@@ -22,6 +20,12 @@ IMG = [
     "train.progress=false", "train.ema=0.9", "train.augment=color,translation,cutout", "optim.decay=linear",
     "model.cond=projection",
 ]
+TRANS = [
+    "model.ngf=4", "model.ndf=4", "model.blocks=1", "train.batch_size=4", "train.steps=6", "train.log_every=1",
+    "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=2", "train.keep_ckpts=10",
+    "train.progress=false", "train.pool=3", "optim.decay=linear",
+]
+CASES = [("ring8", TOY, 14), ("mnist", IMG, 2), ("inpaint", TRANS, 2), ("cyclegan-digits", TRANS, 4)]
 
 
 def _assert_same(a_dir, b_dir):
@@ -38,6 +42,9 @@ def _assert_same(a_dir, b_dir):
     assert a["schedulers"] == b["schedulers"]
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
     assert a["history"] == b["history"]
+    assert a["extra"].keys() == b["extra"].keys()
+    for k, v in a["extra"].items():  # e.g. CycleGAN's image pools
+        assert torch.equal(v, b["extra"][k]), f"extra state {k} differs after resume"
     assert (a_dir / "metrics.jsonl").read_text() == (b_dir / "metrics.jsonl").read_text()
 
 
@@ -46,10 +53,10 @@ def straight(tmp_path_factory):
     """Uninterrupted runs, by preset."""
     root = tmp_path_factory.mktemp("straight")
     torch.set_num_threads(1)  # as in every test (conftest); module fixtures run before that one
-    return {p: train(load_config(p, items), root / p, device="cpu") for p, items in (("ring8", TOY), ("mnist", IMG))}
+    return {p: train(load_config(p, items), root / p, device="cpu") for p, items, _ in CASES}
 
 
-@pytest.mark.parametrize(("preset", "items", "cut"), [("ring8", TOY, 14), ("mnist", IMG, 2)])
+@pytest.mark.parametrize(("preset", "items", "cut"), CASES)
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, straight, preset, items, cut):
     run = train(load_config(preset, items), tmp_path / "b", device="cpu")
     for p in checkpoint.list_checkpoints(run):

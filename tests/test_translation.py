@@ -209,3 +209,13 @@ def _one_image(tmp_path):
     p = tmp_path / "one.png"
     _save(p, _rgb(32, 32, 128))
     return p
+
+
+def test_paired_scores_known_values():
+    from ganforge.metrics.translation import PSNR_CAP, paired_scores
+
+    x = torch.zeros(3, 3, 16, 16)
+    r = paired_scores(x + 0.2, x)  # MSE 0.04 at range 2: 10 log10(4 / 0.04) = 20 dB
+    assert r["l1"] == pytest.approx(0.2) and r["psnr"] == pytest.approx(20.0)
+    same = paired_scores(x, x)
+    assert same["psnr"] == pytest.approx(PSNR_CAP) and same["ssim"] == pytest.approx(1.0) and same["l1"] == 0

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.checkpoint import list_checkpoints
-from ganforge.config import is_image
+from ganforge.config import is_image, is_translation
 from ganforge.errors import GanforgeError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # one path component, not starting with "."
@@ -93,7 +93,7 @@ class Gallery:
             except (GanforgeError, OSError, ValueError, TypeError, AttributeError):
                 continue  # not a run folder, or one with a config this version cannot read
             ckpts = list_checkpoints(p)
-            if not ckpts:
+            if not ckpts or is_translation(cfg):  # the gallery has no view for translation runs yet
                 continue
             out.append({"name": child.name, "kind": "image" if is_image(cfg) else "2d", "data": cfg.data.name,
                         "loss": cfg.loss, "step": int(ckpts[-1].stem.split("_")[1]), "views": views(cfg),
