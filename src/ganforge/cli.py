@@ -33,12 +33,12 @@ from ganforge.errors import GanforgeError
 
 
 def eval_table(result: dict) -> str:
-    """A plain-text table: metric | model | real floor."""
+    """A plain-text table: metric | model | real floor (or the column the result names, e.g. baseline)."""
     from ganforge.viz.report import format_value
 
     model, floor = result["model"], result.get("floor", {})
-    rows = [("metric", "model", "real floor")] + [(k, format_value(v), format_value(floor.get(k)))
-                                                  for k, v in model.items()]
+    column = (result.get("provenance") or {}).get("floor_column", "real floor")
+    rows = [("metric", "model", column)] + [(k, format_value(v), format_value(floor.get(k))) for k, v in model.items()]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
     lines.insert(1, "-" * len(lines[0]))

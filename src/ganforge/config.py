@@ -436,11 +436,11 @@ def _resolve_translation(cfg: Config) -> None:
     if d.name not in TRANSLATION_DATA:
         raise ConfigError(f"recipe={cfg.recipe} translates images: data.name must be one of "
                           f"{', '.join(TRANSLATION_DATA)}, got {d.name!r}")
+    if d.root and d.name in TRANSLATION_DATA:
+        d.name = "pairs"  # a preset for a built-in task + data.root=... trains on the user's folder
     if d.name == "pairs" and not d.root:
         raise ConfigError("data.name=pairs needs data.root=FOLDER (aligned A|B files, A/ + B/ folders, or "
                           "trainA/ trainB/ testA/ testB/)")
-    if d.name != "pairs" and d.root:
-        raise ConfigError(f"data.root is read for data.name=pairs only; {d.name!r} is a built-in task")
     if d.size is None and d.name != "pairs":
         d.size = 32
     if d.size is not None and d.size not in TRANSLATION_SIZES:

@@ -189,7 +189,7 @@ class TranslationModel:
         ia, ib = spread(n, len(s.A)), spread(n, len(s.B))
         a, b = s.A[ia].float() / 127.5 - 1, s.B[ib].float() / 127.5 - 1
         prov = {"split": "test", "n": n, "data": self.config.data.name, "size": self.size,
-                "recipe": self.config.recipe}
+                "recipe": self.config.recipe, "floor_column": "baseline"}
         if not self.cyclic:
             model = paired_scores(self.translate(a), b)
             floor = paired_scores(a, b) if a.shape == b.shape else {}

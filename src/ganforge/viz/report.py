@@ -81,7 +81,8 @@ def _summary(history: list[dict[str, float]]) -> str:
 def _eval_table(eval_result: dict) -> str:
     model, floor = eval_result.get("model") or {}, eval_result.get("floor") or {}
     names = list(model) + [k for k in floor if k not in model]
-    head = "<tr><th>metric</th><th>model</th>" + ("<th>real floor</th>" if floor else "") + "</tr>"
+    column = escape(str((eval_result.get("provenance") or {}).get("floor_column", "real floor")))
+    head = "<tr><th>metric</th><th>model</th>" + (f"<th>{column}</th>" if floor else "") + "</tr>"
     rows = [f"<tr><td>{escape(str(n))}</td><td>{escape(format_value(model.get(n)))}</td>"
             + (f"<td>{escape(format_value(floor.get(n)))}</td>" if floor else "") + "</tr>" for n in names]
     prov = eval_result.get("provenance") or {}
