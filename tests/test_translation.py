@@ -219,3 +219,16 @@ def test_paired_scores_known_values():
     assert r["l1"] == pytest.approx(0.2) and r["psnr"] == pytest.approx(20.0)
     same = paired_scores(x, x)
     assert same["psnr"] == pytest.approx(PSNR_CAP) and same["ssim"] == pytest.approx(1.0) and same["l1"] == 0
+
+
+def test_config_names_the_recipe_a_translation_task_needs_and_bench_measures_it(capsys):
+    with pytest.raises(ConfigError, match="translation task: set recipe=pix2pix"):
+        resolve(load_config("ring8", ["data.name=colordigits"]))
+    with pytest.raises(ConfigError, match="loss=wgan-gp is not offered for cyclegan"):
+        resolve(load_config("cyclegan-digits", ["loss=wgan-gp"]))
+    cfg = resolve(load_config("inpaint", ["data.root=/somewhere"]))
+    assert cfg.data.name == "pairs"  # data.root on a built-in task's preset reads the user's folder
+    assert main(["bench", "cyclegan-digits", "--iters", "1", "--json", "--set", "model.ngf=4", "--set", "model.ndf=4",
+                 "--set", "model.blocks=1", "--set", "train.batch_size=2"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["train_img_per_s"] > 0 and r["sample_img_per_s"] > 0

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ganforge.config import Config
+from ganforge.config import Config, is_translation
 
 
 def _sync(device: torch.device) -> None:
@@ -95,10 +95,13 @@ def bench(cfg: Config, device: torch.device, iters: int = 5, warmup: int = 2, pe
     G = dist.unwrap(recipe.models.get("G_ema", recipe.models["G"]))
     z_dim = cfg.model.z_dim
     k = getattr(G, "num_classes", 0)  # a label input: classes, InfoGAN codes or clusters
+    source = recipe.next_batch()["A"] if is_translation(cfg) else None  # translation: G maps a batch of inputs
     was = G.training
     G.eval()
     with torch.no_grad(), recipe.autocast():
         def draw() -> torch.Tensor:
+            if source is not None:
+                return getattr(G, "G", G)(source)  # cyclegan: the pair's A -> B generator
             z = torch.randn(B, z_dim, device=device)
             return G(z) if not k else G(z, torch.randint(k, (B,), device=device))
 

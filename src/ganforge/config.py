@@ -399,6 +399,9 @@ def resolve(cfg: Config) -> Config:
     if is_translation(cfg):
         _resolve_translation(cfg)
         return cfg
+    if cfg.data.name in TRANSLATION_DATA:
+        raise ConfigError(f"data.name={cfg.data.name} is a translation task: set recipe=pix2pix (paired) or "
+                          "recipe=cyclegan (unpaired), or use a preset such as inpaint or cyclegan-digits")
     if cfg.data.root and cfg.data.name in IMAGE_DATA:
         cfg.data.name = "images"  # a preset for bundled digits + data.root=... trains on the user's images
     if is_image(cfg):
