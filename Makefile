@@ -47,6 +47,7 @@ test: setup chromium
 bench: setup
 	$(BIN)/python benchmarks/toy.py
 	$(BIN)/python benchmarks/images.py
+	$(BIN)/python benchmarks/translation.py
 	$(BIN)/python benchmarks/lab.py
 	$(BIN)/python benchmarks/explain.py
 	$(BIN)/python benchmarks/speed.py
