@@ -26,16 +26,18 @@ from ganforge import checkpoint
 from ganforge.config import Config, from_dict, is_image
 from ganforge.errors import CheckpointError
 from ganforge.sample.images import ImageModel
+from ganforge.sample.style import StyleModel
 from ganforge.sample.toy import ToyModel, eval_mode
 
-__all__ = ["Run", "ToyRun", "ImageRun", "ToyModel", "ImageModel", "load_run", "make_model", "eval_mode",
+__all__ = ["Run", "ToyRun", "ImageRun", "StyleRun", "ToyModel", "ImageModel", "StyleModel", "load_run", "make_model", "eval_mode",
            "write_run_report"]
 
 
 def make_model(cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
                device: torch.device | str = "cpu") -> ToyModel | ImageModel:
-    """The inference wrapper that fits a config: :class:`ImageModel` for image data, else :class:`ToyModel`."""
-    cls = ImageModel if is_image(cfg) else ToyModel
+    """The inference wrapper that fits a config: :class:`StyleModel` for StyleGAN runs, :class:`ImageModel`
+    for other image runs, else :class:`ToyModel`."""
+    cls = (StyleModel if cfg.recipe == "stylegan" else ImageModel) if is_image(cfg) else ToyModel
     return cls(cfg, models, extra_state, device)
 
 
@@ -157,11 +159,35 @@ class ImageRun(Run, ImageModel):
         ]
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> ToyRun | ImageRun:
+class StyleRun(ImageRun, StyleModel):
+    """A StyleGAN run folder: :class:`StyleModel` (truncation, mixing, noise, projection) plus the run helpers."""
+
+    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
+        cfg, models, extra = self._load(run_dir, device)
+        StyleModel.__init__(self, cfg, models, extra, device)
+
+    def report_pictures(self) -> list[Path]:
+        mix = self.run_dir / "mix.png"
+        self.save_mix(mix, rows=4, cols=4, layers="coarse")
+        return super().report_pictures() + [mix]
+
+    def report_commands(self) -> list[str]:
+        d = self.run_dir
+        return super().report_commands() + [
+            f"ganforge sample {d} --n 64 --truncation 0.7 --out truncated.png",
+            f"ganforge interpolate {d} --space w --steps 10 --out walk_w.png",
+            f"ganforge mix {d} --rows 4 --cols 4 --layers fine --out mix_fine.png",
+            f"ganforge noise {d} --seed 3 --n 8 --out noise.png",
+            f"ganforge project {d} --image photo.png --space w+ --steps 300 --out projection",
+        ]
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> ToyRun | ImageRun | StyleRun:
     """Load a run folder (its newest checkpoint) for sampling, evaluation and plots."""
     from ganforge.loop import read_run_config
 
-    cls = ImageRun if is_image(read_run_config(Path(run_dir).expanduser())) else ToyRun
+    cfg = read_run_config(Path(run_dir).expanduser())
+    cls = (StyleRun if cfg.recipe == "stylegan" else ImageRun) if is_image(cfg) else ToyRun
     return cls(run_dir, device)
 
 
