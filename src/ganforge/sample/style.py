@@ -370,11 +370,13 @@ class StyleModel(ImageModel):
 
     # ---------------------------------------------------------------- projection and smoothness
 
-    def project(self, images: torch.Tensor | np.ndarray, space: str = "w", steps: int = 300, lr: float = 0.1,
-                feature_weight: float = 0.0, seed: int = 0) -> dict[str, Any]:
-        """Embed real images in W or W+ (see :func:`project`). ``images``: float (N, C, H, W) in [-1, 1] or
-        uint8 (N, H, W, C) as :meth:`sample` returns. ``feature_weight`` > 0 adds the feature-space loss
-        of this run's feature network (the digit classifier on digits)."""
+    def project(self, images: torch.Tensor | np.ndarray | str | Path, space: str = "w", steps: int = 300,
+                lr: float = 0.1, feature_weight: float = 0.0, seed: int = 0) -> dict[str, Any]:
+        """Embed real images in W or W+ (see :func:`project`). ``images``: an image file, float (N, C, H, W)
+        in [-1, 1] or uint8 (N, H, W, C) as :meth:`sample` returns. ``feature_weight`` > 0 adds the
+        feature-space loss of this run's feature network (the digit classifier on digits)."""
+        if isinstance(images, (str, Path)):
+            images = read_image(images, self.G.size, self.G.channels)
         x = torch.as_tensor(images)
         if x.dtype == torch.uint8:
             x = x.permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -387,3 +389,63 @@ class StyleModel(ImageModel):
         out = path_length(self.G, self.extractor(features), space, n, eps, seed)
         out["features"] = getattr(self.extractor(features), "name", str(features))
         return out
+
+
+# --------------------------------------------------------------------------- files
+
+def read_image(path: str | Path, size: int, channels: int) -> torch.Tensor:
+    """One image file -> float (1, channels, size, size) in [-1, 1] (shorter side resized, centre crop)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from ganforge.data.images import _convert, _to_uint8
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise GanforgeError(f"image file {path} does not exist")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            a = _to_uint8(im)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise GanforgeError(f"cannot read image {path}: {e}") from None
+    x = torch.from_numpy(a)
+    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)  # (C, H, W) uint8
+    x = _convert(x, size, channels)
+    if x.shape[0] != channels:  # a gray-only conversion the loader does not do (RGB -> 1 handled above)
+        x = x[:channels]
+    return x[None].float() / 127.5 - 1
+
+
+def save_projection(model: StyleModel, image: str | Path, out: str | Path, space: str = "w", steps: int = 300,
+                    lr: float = 0.1, feature_weight: float = 0.0, seed: int = 0) -> dict[str, Any]:
+    """Project one image file and write ``out/latent.npy`` ((num_ws, w_dim) float32), ``reconstruction.png``
+    (target | reconstruction), ``loss.png`` (loss per step) and ``projection.json``; returns the summary."""
+    import json
+
+    from matplotlib.figure import Figure
+    from torchvision.utils import make_grid, save_image
+
+    G = model.G
+    target = read_image(image, G.size, G.channels)
+    r = model.project(target, space=space, steps=steps, lr=lr, feature_weight=feature_weight, seed=seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "latent.npy", r["ws"][0].numpy().astype(np.float32))
+    pair = torch.cat([target, r["images"].clamp(-1, 1)])
+    save_image(make_grid((pair + 1) / 2, nrow=2, padding=2, pad_value=1.0), out / "reconstruction.png")
+    fig = Figure(figsize=(5, 3))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(np.arange(1, steps + 1), r["losses"][:, 0])
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (pixel MSE" + (" + features)" if feature_weight > 0 else ")"))
+    ax.set_title(f"projection into {space.upper()}")
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=100)
+    mse = float(r["mse"][0])
+    summary = {"image": str(image), "space": space, "steps": steps, "lr": lr, "feature_weight": feature_weight,
+               "seed": seed, "mse": mse, "psnr": float(10 * np.log10(4.0 / max(mse, 1e-12))),  # range [-1, 1]
+               "loss_first": float(r["losses"][0, 0]), "loss_last": float(r["losses"][-1, 0]),
+               "run": str(getattr(model, "run_dir", "")), "step": getattr(model, "step", None)}
+    (out / "projection.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
