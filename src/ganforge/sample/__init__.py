@@ -29,8 +29,8 @@ from ganforge.sample.images import ImageModel
 from ganforge.sample.style import StyleModel
 from ganforge.sample.toy import ToyModel, eval_mode
 
-__all__ = ["Run", "ToyRun", "ImageRun", "StyleRun", "ToyModel", "ImageModel", "StyleModel", "load_run", "make_model", "eval_mode",
-           "write_run_report"]
+__all__ = ["Run", "ToyRun", "ImageRun", "StyleRun", "ToyModel", "ImageModel", "StyleModel", "load_run",
+           "make_model", "eval_mode", "write_run_report"]
 
 
 def make_model(cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
