@@ -10,7 +10,9 @@ The generator: a mapping network (``mapping``, the paper's f: 8 fully connected 
 turns z into w; the synthesis network (``synthesis``, g) starts from a learned constant 4x4 input and, at
 each resolution 4, 8, ..., size, runs two style layers (upsampling + 3x3 convolution first from 8x8 up):
 per-pixel noise scaled per channel ("B"), bias and leaky ReLU, then the style of its own w through a learned
-affine map ("A"): AdaIN, or (``style="modulated"``) a modulated/demodulated convolution. So there are
+affine map ("A"): AdaIN, or (``style="modulated"``) a modulated/demodulated convolution. Each resolution
+adds its own 1x1 to-RGB output to the upsampled image so far (StyleGAN2's skip generator; StyleGAN grew
+its resolutions progressively instead). So there are
 ``2 * log2(size / 2)`` style inputs, layer ``2k`` and ``2k + 1`` at resolution ``4 * 2^k``; ``layer_res``
 lists them. Every weight uses the equalised learning rate. Output pixels are linear (no tanh), as in the
 paper; samplers clamp to [-1, 1].
@@ -133,9 +135,10 @@ class SynthesisNetwork(nn.Module):
         channels: image channels.
         width: channels at the image size; each halving doubles them, up to 8 x width (at 4x4 and 8x8 for
             sizes >= 32).
-        style: "adain" (StyleGAN: AdaIN after each layer; one to-RGB 1x1 conv at the end) or "modulated"
-            (StyleGAN2: modulated/demodulated convs; a modulated to-RGB per resolution, summed upwards
-            ("skip" architecture), styled by that resolution's second w).
+        style: "adain" (StyleGAN: AdaIN after each layer) or "modulated" (StyleGAN2: modulated/demodulated
+            convs). Both use StyleGAN2's "skip" output: a 1x1 to-RGB at every resolution (modulated by that
+            resolution's second w in the modulated variant), upsampled and summed, which trains without
+            StyleGAN's progressive growing.
     """
 
     def __init__(self, w_dim: int, size: int = 32, channels: int = 1, width: int = 32, style: str = "adain") -> None:
@@ -154,12 +157,12 @@ class SynthesisNetwork(nn.Module):
             layers.append(StyleLayer(c_prev, c, w_dim, style, up=res > 4, conv=res > 4))
             layers.append(StyleLayer(c, c, w_dim, style))
             self.layer_res += [res, res]
-            if style == "modulated":
-                to_rgb.append(ModulatedConv2d(c, channels, 1, w_dim, demodulate=False))
+            to_rgb.append(ModulatedConv2d(c, channels, 1, w_dim, demodulate=False) if style == "modulated"
+                          else EqualConv2d(c, channels, 1, bias=False))
             c_prev = c
         self.layers = nn.ModuleList(layers)
-        self.to_rgb = nn.ModuleList(to_rgb) if style == "modulated" else EqualConv2d(c_prev, channels, 1)
-        self.rgb_bias = nn.Parameter(torch.zeros(len(self.resolutions), channels)) if style == "modulated" else None
+        self.to_rgb = nn.ModuleList(to_rgb)
+        self.rgb_bias = nn.Parameter(torch.zeros(len(self.resolutions), channels))
         self.num_ws = len(layers)
         for i, res in enumerate(self.layer_res):  # fixed noise for repeatable pictures (noise_mode="const")
             self.register_buffer(f"noise_const_{i}", torch.randn(1, 1, res, res))
@@ -193,13 +196,12 @@ class SynthesisNetwork(nn.Module):
         img = None
         for i, layer in enumerate(self.layers):
             x = layer(x, ws[:, i], noise[i])  # (B, C_res, res, res)
-            if self.style == "modulated" and i % 2 == 1:  # skip architecture: add this resolution's RGB
+            if i % 2 == 1:  # skip architecture: add this resolution's RGB to the upsampled sum so far
                 k = i // 2
-                rgb = self.to_rgb[k](x, ws[:, i]) + self.rgb_bias[k][None, :, None, None]
+                rgb = self.to_rgb[k](x, ws[:, i]) if self.style == "modulated" else self.to_rgb[k](x)
+                rgb = rgb + self.rgb_bias[k][None, :, None, None]  # (B, channels, res, res)
                 img = rgb if img is None else F.interpolate(img, scale_factor=2, mode="bilinear",
                                                             align_corners=False) + rgb
-        if self.style == "adain":
-            img = self.to_rgb(x)
         return img  # (B, channels, size, size)
 
 
