@@ -83,7 +83,10 @@ def test_noise_changes_the_output_only_locally(style):
     outside = diff.clone()
     outside[7:10, 7:10] = 0
     assert inside > 1e-3
-    assert outside.max() < 0.05 * inside  # AdaIN's per-image statistics move a little; the rest is local
+    if style == "modulated":  # after the last layer only a 1x1 to-RGB: strictly the bumped pixel
+        assert outside.max() < 1e-5 * inside
+    else:  # AdaIN normalises over the whole map, so every pixel moves a little; the change is local
+        assert outside.mean() < 0.05 * inside
     # a single pixel of noise at 4x4 reaches further: the 3x3 convs of the later layers spread it
     early = [n.clone() for n in noise]
     early[0][0, 0, 2, 2] += 3.0

@@ -104,9 +104,10 @@ def build(cfg: Config, device: torch.device) -> Recipe:
 
     def r1_step(models: Models, batch: Batch):
         D = models["D"]
-        r1 = losses.r1_penalty(lambda x: D(aug(x)), batch["x"])
-        # lazy regularisation: gamma/2 * R1, times the interval, every r1_every iterations
-        return (gamma / 2) * r1 * r1_every, {"Loss/D/r1": r1.detach()}
+        r1, logits = losses.r1_penalty_and_logits(lambda x: D(aug(x)), batch["x"])
+        # lazy regularisation: gamma/2 * R1, times the interval, every r1_every iterations; the zero term
+        # reaches D's last bias, so every parameter has a gradient (DDP)
+        return (gamma / 2) * r1 * r1_every + 0 * logits.sum(), {"Loss/D/r1": r1.detach()}
 
     def g_step(models: Models, batch: Batch):
         G, D = models["G"], models["D"]
