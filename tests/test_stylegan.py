@@ -151,7 +151,7 @@ def test_projection_lowers_its_loss():
 def test_config_rules():
     cfg = resolve(load_config("stylegan-mnist"))
     assert cfg.recipe == "stylegan" and cfg.optim.lr_g == 2e-3 and cfg.optim.beta1 == 0.0
-    assert cfg.r1_gamma == pytest.approx(0.0002 * 32 ** 2 / cfg.train.batch_size)
+    assert cfg.r1_gamma == 10.0 and cfg.model.z_dim == cfg.model.w_dim
     with pytest.raises(ConfigError, match="data.size"):
         resolve(load_config("stylegan-mnist", ["data.size=28"]))
     with pytest.raises(ConfigError, match="256"):

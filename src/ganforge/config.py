@@ -179,8 +179,8 @@ class Config:
     loss: str = _choices(*LOSSES, help="adversarial loss")
     gp_weight: float = _num(10.0, min=0.0, help="wgan-gp: gradient-penalty weight lambda")
     clip: float = _num(0.01, min=0.0, help="wgan: weight-clipping bound c")
-    r1_gamma: float | None = _num(None, min=0.0, help="stylegan: R1 penalty weight gamma (the penalty is gamma/2 "
-                                  "E||grad D(real)||^2); null = 0.0002 * size^2 / batch_size (Karras et al., 2020a)")
+    r1_gamma: float = _num(10.0, min=0.0, help="stylegan: R1 penalty weight gamma (the penalty is gamma/2 "
+                           "E||grad D(real)||^2); 10 as StyleGAN2 on FFHQ (digits collapsed to one mode with <= 1)")
     info_weight: float = _num(1.0, min=0.0, help="InfoGAN (model.codes > 0): weight lambda of the code-recovery "
                               "(mutual information) loss")
     data: DataConfig = field(default_factory=DataConfig)
@@ -432,8 +432,6 @@ def _resolve_images(cfg: Config) -> None:
         raise ConfigError(f"data.channels must be 1, 3 or null, got {d.channels}")
     if m.z_dim is None:
         m.z_dim = m.w_dim if style else 100
-    if style and cfg.r1_gamma is None:
-        cfg.r1_gamma = 0.0002 * d.size ** 2 / cfg.train.batch_size  # stylegan2-ada's heuristic
     if m.d_norm == "auto":
         # Gulrajani et al. (2017): no batch norm in a gradient-penalty critic (the penalty is per sample)
         m.d_norm = "instance" if cfg.loss == "wgan-gp" else "batch"

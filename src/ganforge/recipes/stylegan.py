@@ -70,7 +70,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     G, D = models["G"], models["D"]
     next_batch, extra = gan._batch_source(cfg, device)
     B, z_dim, kind, num_ws = cfg.train.batch_size, cfg.model.z_dim, cfg.loss, G.num_ws
-    r1_every, gamma, mixing = cfg.train.r1_every, float(cfg.r1_gamma or 0.0), cfg.model.mixing
+    r1_every, gamma, mixing = cfg.train.r1_every, float(cfg.r1_gamma), cfg.model.mixing
     if cfg.train.augment:
         from ganforge.augment import diff_augment
 
