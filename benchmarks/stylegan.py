@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import resource
 import sys
 import tempfile
@@ -47,35 +48,68 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def race(variant: str, minutes: list[float], threads: int, runs: Path) -> list[dict]:
-    """Train one preset to each wall-clock budget in turn; evaluate at each."""
+def _row(variant: str, m: float, run, threads: int, **extra) -> dict:
+    result = run.evaluate(write=False)
+    mod, floor = result["model"], result["floor"]
+    return {
+        "variant": variant, "minutes": m, "steps": run.step, "train_s": run.train_seconds,
+        "img_per_s": run.step * run.config.train.batch_size / run.train_seconds,
+        "batch_size": run.config.train.batch_size,
+        "fid": mod["fid"], "fid_floor": floor["fid"], "kid": mod.get("kid"),
+        "precision": mod.get("precision"), "recall": mod.get("recall"),
+        "peak_mb": _peak_mb(), "provenance": result["provenance"], "threads": threads, **extra,
+    }
+
+
+def race(variant: str, minutes: list[float], threads: int, runs: Path, existing: bool = False) -> list[dict]:
+    """Train one preset to each wall-clock budget in turn; evaluate at each. A run that diverges (the loop's
+    guard stops it) is scored at its last checkpoint and ends there. ``existing``: no training, score the
+    newest checkpoint of ``runs/variant`` (a row for its final budget)."""
     import torch
 
     torch.set_num_threads(threads)
     import ganforge
+    from ganforge.errors import TrainingDiverged
     from ganforge.loop import resume
 
     out = runs / variant
     rows = []
+    if existing:
+        run = ganforge.load_run(out)
+        return [_row(variant, round(run.train_seconds / 60, 2), run, threads, scored="existing run folder",
+                     events=[h for h in run.history if "event" in h])]
     for i, m in enumerate(minutes):
-        if i == 0:
-            run = ganforge.train(PRESETS[variant], out, overwrite=True,
-                                 overrides=BASE + EXTRA.get(variant, []) + [f"train.max_minutes={m}"])
-        else:
-            run = ganforge.load_run(resume(out, [f"train.max_minutes={m}"]))
-        result = run.evaluate(write=False)
-        mod, floor = result["model"], result["floor"]
-        rows.append({
-            "variant": variant, "minutes": m, "steps": run.step, "train_s": run.train_seconds,
-            "img_per_s": run.step * run.config.train.batch_size / run.train_seconds,
-            "batch_size": run.config.train.batch_size,
-            "fid": mod["fid"], "fid_floor": floor["fid"], "kid": mod.get("kid"),
-            "precision": mod.get("precision"), "recall": mod.get("recall"),
-            "peak_mb": _peak_mb(), "provenance": result["provenance"], "threads": threads,
-        })
+        try:
+            if i == 0:
+                run = ganforge.train(PRESETS[variant], out, overwrite=True,
+                                     overrides=BASE + EXTRA.get(variant, []) + [f"train.max_minutes={m}"])
+            else:
+                run = ganforge.load_run(resume(out, [f"train.max_minutes={m}"]))
+        except TrainingDiverged as e:
+            run = ganforge.load_run(out)  # its newest checkpoint, before the divergence
+            rows.append(_row(variant, m, run, threads, diverged=str(e)))
+            print(f"{variant} @ {m} min: diverged ({str(e)[:120]}...); last checkpoint step {run.step} "
+                  f"FID {rows[-1]['fid']:.2f}", flush=True)
+            break
+        rows.append(_row(variant, m, run, threads))
         r = rows[-1]
         print(f"{variant} @ {m} min: step {r['steps']} FID {r['fid']:.2f} (floor {r['fid_floor']:.2f}) "
               f"{r['img_per_s']:.0f} img/s", flush=True)
+    return rows
+
+
+LOG_LINE = re.compile(r"^(?P<variant>[\w-]+) @ (?P<minutes>[\d.]+) min: step (?P<steps>\d+) FID (?P<fid>[\d.]+) "
+                      r"\(floor (?P<floor>[\d.]+)\) (?P<ips>\d+) img/s$")
+
+
+def rows_from_log(path: Path) -> list[dict]:
+    """The per-budget lines an earlier run of this script printed (variant, minutes, steps, FID, floor, img/s)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        m = LOG_LINE.match(line.strip())
+        if m:
+            rows.append({"variant": m["variant"], "minutes": float(m["minutes"]), "steps": int(m["steps"]),
+                         "fid": float(m["fid"]), "fid_floor": float(m["floor"]), "img_per_s": float(m["ips"])})
     return rows
 
 
@@ -166,10 +200,11 @@ def _f(v: object, fmt: str) -> str:
 def table(result: dict) -> str:
     lines = [f"{'variant':<14} {'min':>5} {'steps':>7} {'img/s':>6} {'FID':>7} {'floor':>6} {'prec':>5} {'rec':>5} "
              f"{'peak MB':>8}"]
-    for r in result["rows"]:
+    for r in result.get("log_rows", []) + result["rows"]:
         lines.append(f"{r['variant']:<14} {r['minutes']:>5g} {r['steps']:>7} {r['img_per_s']:>6.0f} "
-                     f"{_f(r['fid'], '7.2f')} {_f(r['fid_floor'], '6.2f')} {_f(r['precision'], '5.2f')} "
-                     f"{_f(r['recall'], '5.2f')} {r['peak_mb']:>8.0f}")
+                     f"{_f(r['fid'], '7.2f')} {_f(r['fid_floor'], '6.2f')} {_f(r.get('precision'), '5.2f')} "
+                     f"{_f(r.get('recall'), '5.2f')} {_f(r.get('peak_mb'), '8.0f')}"
+                     + ("  (log)" if "peak_mb" not in r else "  diverged" if r.get("diverged") else ""))
     s = result.get("stylegan")
     if s:
         m = s["mixing"]
@@ -211,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ppl-n", type=int, default=2000, help="path pairs per space for the path length")
     p.add_argument("--runs", type=Path, default=None, help="keep the run folders here (default: a temporary one)")
     p.add_argument("--out", type=Path, default=RESULTS / "stylegan.json")
+    p.add_argument("--existing", nargs="*", default=[], choices=list(PRESETS),
+                   help="variants not trained again: their run folders under --runs are scored at their newest "
+                        "checkpoint (e.g. after a run of this script stopped)")
+    p.add_argument("--log", type=Path, default=None,
+                   help="the printed output of an earlier run of this script: its per-budget lines are kept in the "
+                        "JSON as 'log_rows' (for --existing variants)")
     args = p.parse_args(argv)
     t_start = time.time()
     tmp = None
@@ -224,14 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants:  # one after the other, each in a fresh process (its own peak memory)
         with ProcessPoolExecutor(1) as pool:
             minutes = args.adain_minutes if variant == "stylegan-adain" else args.minutes
-            rows += pool.submit(race, variant, minutes, args.threads, args.runs).result()
+            rows += pool.submit(race, variant, minutes, args.threads, args.runs, variant in args.existing).result()
             if variant == "stylegan":
                 style = pool.submit(style_figures, args.runs / "stylegan", args.threads, args.project_images,
                                     args.project_steps, args.ppl_n, pictures).result()
     import torch
 
+    log_rows = rows_from_log(args.log) if args.log else []
     final = {v: next((r for r in reversed(rows) if r["variant"] == v), None) for v in args.variants}
-    best = {v: min((r for r in rows if r["variant"] == v), key=lambda r: r["fid"], default=None)
+    best = {v: min((r for r in log_rows + rows if r["variant"] == v), key=lambda r: r["fid"], default=None)
             for v in args.variants}
     result = {
         "benchmark": "stylegan",
@@ -245,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                      "features": "mnist classifier (FID/KID/precision/recall vs the training split; floor = "
                                  "held-out split)"},
         "rows": rows,
+        "log_rows": log_rows,
         "stylegan": style,
         "summary": {
             "final_fid": {v: r["fid"] if r else None for v, r in final.items()},
