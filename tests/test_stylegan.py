@@ -229,3 +229,18 @@ def test_cli_tools(style_run, tmp_path, capsys):
                  str(tmp_path / "p2")]) == 2
     err = capsys.readouterr().err
     assert "no middle layers" in err and "missing.png" in err
+
+
+def test_rgb_folder_at_64_px_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 255, (70, 80, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"{i}.png")
+    out = train(load_config("stylegan-mnist", TINY_STYLE + [f"data.root={tmp_path / 'photos'}", "data.size=64",
+                                                            "model.ngf=2", "model.ndf=2", "train.steps=2",
+                                                            "train.eval_every=0", "eval.features=mnist"]),
+                tmp_path / "r")
+    import ganforge
+
+    run = ganforge.load_run(out)
+    assert run.G.num_ws == 10 and run.sample(2).shape == (2, 64, 64, 3)

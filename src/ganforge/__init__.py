@@ -9,6 +9,9 @@ The Python API mirrors the CLI::
     run.evaluate()                                  # like `ganforge eval`: model vs real floor
     x = run.sample(2500)                            # like `ganforge sample`: (2500, 2) float32
     run = ganforge.load_run("runs/ring8")           # an existing run folder
+    run = ganforge.load_run("runs/style")           # a StyleGAN run (recipe: stylegan) adds, like the CLI:
+    run.sample(16, truncation=0.7); run.save_mix("mix.png", layers="coarse"); run.save_noise("noise.png")
+    run.project("digit.png", space="w+")            # `ganforge project`; run.path_length("w")
 """
 
 from __future__ import annotations
