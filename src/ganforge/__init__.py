@@ -12,6 +12,9 @@ The Python API mirrors the CLI::
     ganforge.translate("runs/inpaint", "photos/", "out/")   # like `ganforge translate`
     y = run.translate(x)                            # (N, C, S, S) in [-1, 1] -> translated
     run = ganforge.load_run("runs/ring8")           # an existing run folder
+    run = ganforge.load_run("runs/style")           # a StyleGAN run (recipe: stylegan) adds, like the CLI:
+    run.sample(16, truncation=0.7); run.save_mix("mix.png", layers="coarse"); run.save_noise("noise.png")
+    run.project("digit.png", space="w+")            # `ganforge project`; run.path_length("w")
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@
     ganforge train inpaint --out runs/inpaint                   # pix2pix / cyclegan: image-to-image translation
     ganforge translate runs/inpaint --input photos/ --out translated [--direction AtoB|BtoA]
     ganforge sample runs/inpaint --n 8 --out triptychs.png      # input | output | target rows
+    ganforge sample runs/style --n 64 --truncation 0.7 --out grid.png     # StyleGAN runs: the truncation trick
+    ganforge interpolate runs/style --space w --out walk.png              # walk W (lerp) instead of Z (slerp)
+    ganforge mix runs/style --rows 4 --cols 4 --layers coarse --out mix.png   # style-mixing grid
+    ganforge noise runs/style --seed 3 --n 8 --out noise.png              # same styles, new noise + std map
+    ganforge project runs/style --image photo.png --space w+ --steps 300 --out proj/   # embed a real image
     ganforge config                                             # every key with its default and meaning
     ganforge lab [--host 127.0.0.1] [--port 8000] [--runs runs] [--no-browser]   # the web app
     ganforge explain [TOPIC|all --out DIR [--fast]]              # the lecture companion
@@ -26,6 +31,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -137,6 +143,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise GanforgeError(f"--out must be {what}, got '{out.name}'")
     if args.cls is not None and not image:
         raise GanforgeError("--class applies to conditional image runs")
+    style = _is_style(run)
+    if args.truncation != 1.0 and not style:
+        raise GanforgeError("--truncation applies to StyleGAN runs (recipe=stylegan): other generators have no w_avg")
+    trunc = {"truncation": args.truncation} if style else {}
     out.parent.mkdir(parents=True, exist_ok=True)
     if not image:
         if out.suffix == ".npy":
@@ -144,10 +154,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
         else:
             run.plot(n=args.n, seed=args.seed, title=f"{run.run_dir.name}, step {run.step}", path=out)
     elif out.suffix == ".png":
-        run.save_grid(out, n=args.n, seed=args.seed, labels=args.cls)
+        run.save_grid(out, n=args.n, seed=args.seed, labels=args.cls, **trunc)
     else:
         labels = run.labels_for(args.n, args.cls)
-        arrays = {"images": run.sample(args.n, seed=args.seed, labels=labels)}
+        arrays = {"images": run.sample(args.n, seed=args.seed, labels=labels, **trunc)}
         if labels is not None:
             arrays["labels"] = labels.numpy()
         np.savez_compressed(out, **arrays)
@@ -172,9 +182,90 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     run = load_run(args.run)
     if not isinstance(run, ImageRun):
         raise GanforgeError("interpolate works on image runs; for a 2-D run use `ganforge sample`")
+    walk = {}
+    if args.space != "z":
+        if not _is_style(run):
+            raise GanforgeError(f"--space {args.space} needs a generator with a mapping network (recipe=stylegan); "
+                                "this run has z only")
+        walk = {"space": args.space}
     out = run.save_interpolation(args.out, rows=args.rows, steps=args.steps, method=args.method, seed=args.seed,
-                                 labels=args.cls)
+                                 labels=args.cls, **walk)
     print(f"wrote {out}")
+    return 0
+
+
+def _is_style(run: object) -> bool:
+    from ganforge.sample import StyleModel
+
+    return isinstance(run, StyleModel)
+
+
+def _style_run(path: Path, command: str):
+    from ganforge.sample import load_run
+
+    run = load_run(path)
+    if not _is_style(run):
+        raise GanforgeError(f"`ganforge {command}` works on StyleGAN runs (recipe=stylegan); {path} is a "
+                            f"{run.config.recipe} run")
+    return run
+
+
+def _png(out: str) -> Path:
+    path = Path(out)
+    if path.suffix.lower() != ".png":
+        raise GanforgeError(f"--out must be a .png file, got '{path.name}'")
+    return path
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    out = _png(args.out)
+    for name in ("rows", "cols"):
+        if getattr(args, name) < 1:
+            raise GanforgeError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    run = _style_run(args.run, "mix")
+    ws_a = None
+    if args.latent is not None:
+        ws_a = _read_latent(Path(args.latent), run)
+    run.save_mix(out, rows=args.rows, cols=args.cols, layers=args.layers, seed=args.seed, ws_a=ws_a)
+    print(f"wrote {out}")
+    return 0
+
+
+def _read_latent(path: Path, run: Any) -> Any:
+    import torch
+
+    if not path.is_file():
+        raise GanforgeError(f"latent file {path} does not exist")
+    try:
+        ws = torch.from_numpy(np.load(path)).float()
+    except (ValueError, OSError) as e:
+        raise GanforgeError(f"cannot read latent {path}: {e}") from None
+    ws = ws[None] if ws.ndim == 2 else ws
+    shape = (run.G.num_ws, run.G.w_dim)
+    if ws.ndim != 3 or tuple(ws.shape[1:]) != shape:
+        raise GanforgeError(f"latent {path} must have shape {shape} or (N, {shape[0]}, {shape[1]}) for this run, "
+                            f"got {tuple(ws.shape)}")
+    return ws
+
+
+def cmd_noise(args: argparse.Namespace) -> int:
+    out = _png(args.out)
+    run = _style_run(args.run, "noise")
+    run.save_noise(out, seed=args.seed, n=args.n)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from ganforge.sample.style import save_projection
+
+    if args.steps < 1:
+        raise GanforgeError(f"--steps must be >= 1, got {args.steps}")
+    run = _style_run(args.run, "project")
+    result = save_projection(run, args.image, args.out, space=args.space, steps=args.steps, lr=args.lr,
+                             feature_weight=args.feature_weight, seed=args.seed)
+    print(f"{args.space} projection of {args.image}: pixel MSE {result['mse']:.4g}, PSNR {result['psnr']:.2f} dB")
+    print(f"wrote {Path(args.out) / 'latent.npy'}, reconstruction.png, loss.png, projection.json")
     return 0
 
 
@@ -293,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--class", dest="cls", type=int, default=None, metavar="K",
                    help="conditional runs: samples of class K only (default: a class per row)")
+    s.add_argument("--truncation", type=float, default=1.0, metavar="PSI",
+                   help="StyleGAN runs: the truncation trick, w = w_avg + PSI (w - w_avg) (1 = off, 0 = the "
+                        "average image)")
     s.set_defaults(fn=cmd_sample)
 
     s = sub.add_parser("translate", help="translate an image or a folder of images with a pix2pix / cyclegan run")
@@ -304,11 +398,48 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AtoB (G) or, for cyclegan, BtoA (F)")
     s.set_defaults(fn=cmd_translate)
 
+    s = sub.add_parser("mix", help="StyleGAN runs: the style-mixing grid (rows: sources A, columns: sources B)")
+    s.add_argument("run", type=Path, metavar="DIR")
+    s.add_argument("--rows", type=int, default=4, help="sources A (their images in the first column)")
+    s.add_argument("--cols", type=int, default=4, help="sources B (their images in the first row)")
+    s.add_argument("--layers", default="coarse",
+                   help="the layers that take B's styles: coarse, middle, fine or an index range A-B (e.g. 0-3)")
+    s.add_argument("--latent", default=None, metavar="FILE",
+                   help="a projected latent (latent.npy from `ganforge project`) as the row source A")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, metavar="FILE", help=".png picture")
+    s.set_defaults(fn=cmd_mix)
+
+    s = sub.add_parser("noise", help="StyleGAN runs: one sample's styles under different noise, with the "
+                                     "per-pixel standard deviation map")
+    s.add_argument("run", type=Path, metavar="DIR")
+    s.add_argument("--seed", type=int, default=0, help="the sample (its z)")
+    s.add_argument("--n", type=int, default=8, help="noise draws")
+    s.add_argument("--out", required=True, metavar="FILE", help=".png picture: the draws, then the std map")
+    s.set_defaults(fn=cmd_noise)
+
+    s = sub.add_parser("project", help="StyleGAN runs: embed a real image in W or W+ by optimising its latent")
+    s.add_argument("run", type=Path, metavar="DIR")
+    s.add_argument("--image", required=True, metavar="FILE", help="the image (any size: resized and "
+                   "centre-cropped to the run's size and channels)")
+    s.add_argument("--space", choices=["w", "w+"], default="w", help="w: one w for every layer; w+: one per layer")
+    s.add_argument("--steps", type=int, default=300, help="optimisation steps")
+    s.add_argument("--lr", type=float, default=0.1, help="Adam's peak learning rate")
+    s.add_argument("--feature-weight", type=float, default=0.0,
+                   help="add this weight x the feature-space loss (the run's feature network) to pixel MSE")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, type=Path, metavar="DIR",
+                   help="folder for latent.npy, reconstruction.png, loss.png and projection.json")
+    s.set_defaults(fn=cmd_project)
+
     s = sub.add_parser("interpolate", help="walk the latent space of an image run: a strip or an animation")
     s.add_argument("run", type=Path, metavar="DIR")
     s.add_argument("--steps", type=int, default=10, help="images per walk, ends included")
     s.add_argument("--rows", type=int, default=4, help="walks (latent pairs)")
-    s.add_argument("--method", choices=["lerp", "slerp"], default="slerp")
+    s.add_argument("--method", choices=["lerp", "slerp"], default=None,
+                   help="default: slerp in z, lerp in w")
+    s.add_argument("--space", choices=["z", "w"], default="z",
+                   help="StyleGAN runs: walk the noise z or the intermediate latent w = mapping(z)")
     s.add_argument("--out", required=True, metavar="FILE", help=".png strip, or .gif / .webp animation")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--class", dest="cls", type=int, default=None, metavar="K", help="conditional runs: class K")

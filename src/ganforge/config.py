@@ -36,6 +36,7 @@ IMAGE_SIZES = (28, 32, 64, 128)
 TRANSLATION_DATA = ("colordigits", "inpaint", "inpaint-digits", "colorize", "pairs")
 TRANSLATION_RECIPES = ("pix2pix", "cyclegan")
 TRANSLATION_SIZES = (32, 64, 128, 256)
+STYLEGAN_SIZES = (8, 16, 32, 64, 128, 256)  # recipe=stylegan: powers of two (4x4 constant input, doubling)
 
 
 def _choices(*values: str, help: str = "") -> Any:
@@ -64,7 +65,8 @@ class DataConfig:
     normalize: bool = field(default=True, metadata={"help": "train on standardised coordinates"})
     root: str | None = field(default=None, metadata={"help": "your images: a folder (class sub-folders = labels), "
                                                              "a .npz file or a folder of IDX files"})
-    size: int | None = _num(None, min=8, help="image side in pixels (28, 32, 64, 128); null = the data's own")
+    size: int | None = _num(None, min=8, help="image side in pixels (28, 32, 64, 128; stylegan: 8 ... 256, "
+                            "powers of two); null = the data's own")
     channels: int | None = _num(None, min=1, max=3, help="1 (gray) or 3 (RGB); null = the data's own")
     skip_bad: bool = field(default=False, metadata={"help": "skip unreadable image files (and count them) "
                                                             "instead of stopping"})
@@ -112,6 +114,13 @@ class ModelConfig:
                               "256 px, 9 at 256 px)")
     dropout: float = _num(0.5, min=0.0, max=0.95, help="translation, unet generator: dropout in the first three "
                           "decoder layers (the noise of pix2pix; 0 = off)")
+    w_dim: int = _num(128, min=1, help="stylegan: size of the intermediate latent w (and the mapping network's "
+                      "width)")
+    map_layers: int = _num(8, min=1, help="stylegan: fully connected layers of the mapping network z -> w")
+    style: str = _choices("adain", "modulated", help="stylegan: how w enters each layer: AdaIN (StyleGAN) or "
+                          "modulated/demodulated convolutions (StyleGAN2)")
+    mixing: float = _num(0.9, min=0.0, max=1.0, help="stylegan: probability that a generated training image mixes "
+                         "the styles of two z at a random crossover layer (style-mixing regularisation)")
 
 
 @dataclass
@@ -143,6 +152,8 @@ class TrainConfig:
     ckpt_every: int = _num(1000, min=1, help="steps between checkpoints")
     keep_ckpts: int = _num(2, min=1, help="checkpoints kept")
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+    r1_every: int = _num(16, min=0, help="stylegan: lazy regularisation: the R1 penalty every this many "
+                         "iterations, weighted by the interval (0 = no R1)")
     ema: float = _num(0.0, min=0.0, max=1.0, help="decay of the generator's moving average G_ema used for "
                       "sampling and evaluation (0 = off, e.g. 0.999)")
     augment: str = field(default="", metadata={"help": "images: DiffAugment policy for D's inputs, e.g. "
@@ -187,13 +198,16 @@ class Config:
     """One training run."""
 
     description: str = field(default="", metadata={"help": "one line shown by `ganforge presets`"})
-    recipe: str = _choices("gan", *TRANSLATION_RECIPES, help="training recipe: gan, or image-to-image translation "
-                           "with pix2pix (paired) or cyclegan (unpaired)")
+    recipe: str = _choices("gan", *TRANSLATION_RECIPES, "stylegan", help="training recipe: gan (GAN/DCGAN/WGAN/"
+                           "cGAN family), image-to-image translation with pix2pix (paired) or cyclegan "
+                           "(unpaired), or stylegan (mapping network, styles, noise inputs, R1, style mixing)")
     seed: int = _num(0, min=0, help="random seed")
     device: str = _choices("auto", "cpu", "cuda", help="where to train")
     loss: str = _choices(*LOSSES, help="adversarial loss")
     gp_weight: float = _num(10.0, min=0.0, help="wgan-gp: gradient-penalty weight lambda")
     clip: float = _num(0.01, min=0.0, help="wgan: weight-clipping bound c")
+    r1_gamma: float = _num(10.0, min=0.0, help="stylegan: R1 penalty weight gamma (the penalty is gamma/2 "
+                           "E||grad D(real)||^2); 10 as StyleGAN2 on FFHQ (digits collapsed to one mode with <= 1)")
     info_weight: float = _num(1.0, min=0.0, help="InfoGAN (model.codes > 0): weight lambda of the code-recovery "
                               "(mutual information) loss")
     l1_weight: float = _num(100.0, min=0.0, help="pix2pix: weight lambda of the L1 loss ||B - G(A)||_1")
@@ -381,10 +395,14 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: recipe=stylegan: Karras et al. (2020): Adam 0.002, betas (0, 0.99), equalised learning rate.
+STYLEGAN_DEFAULTS: dict[str, Any] = dict(name="adam", lr=2e-3, beta1=0.0, beta2=0.99, d_steps=1)
+
+
 def resolve(cfg: Config) -> Config:
     """Fill every ``auto``/``null`` field from the per-loss defaults and check cross-field rules."""
     cfg = from_dict(to_dict(cfg))  # a copy
-    dft = LOSS_DEFAULTS[cfg.loss]
+    dft = STYLEGAN_DEFAULTS if cfg.recipe == "stylegan" else LOSS_DEFAULTS[cfg.loss]
     o = cfg.optim
     if o.name == "auto":
         o.name = dft["name"]
@@ -407,6 +425,8 @@ def resolve(cfg: Config) -> Config:
     if is_image(cfg):
         _resolve_images(cfg)
         return cfg
+    if cfg.recipe == "stylegan":
+        raise ConfigError(f"recipe=stylegan trains on image data; data.name={cfg.data.name!r} is a 2-D distribution")
     if cfg.model.z_dim is None:
         cfg.model.z_dim = 2
     if cfg.eval.n is None:
@@ -483,15 +503,17 @@ def _resolve_images(cfg: Config) -> None:
     d, m = cfg.data, cfg.model
     if d.name == "images" and not d.root:
         raise ConfigError("data.name=images needs data.root=PATH (an image folder, a .npz file or IDX files)")
+    style = cfg.recipe == "stylegan"
     if d.size is None:
-        d.size = 32 if d.name == "digits8" else 28 if d.name in ("mnist", "fashion") else None
-    if d.size is None or d.size not in IMAGE_SIZES:
-        raise ConfigError(f"data.size must be one of {', '.join(map(str, IMAGE_SIZES))} for image data, "
-                          f"got {d.size}")
+        d.size = 32 if (d.name == "digits8" or style) else 28 if d.name in ("mnist", "fashion") else None
+    sizes = STYLEGAN_SIZES if style else IMAGE_SIZES
+    if d.size is None or d.size not in sizes:
+        raise ConfigError(f"data.size must be one of {', '.join(map(str, sizes))} for "
+                          f"{'recipe=stylegan' if style else 'image data'}, got {d.size}")
     if d.channels not in (None, 1, 3):
         raise ConfigError(f"data.channels must be 1, 3 or null, got {d.channels}")
     if m.z_dim is None:
-        m.z_dim = 100
+        m.z_dim = m.w_dim if style else 100
     if m.d_norm == "auto":
         # Gulrajani et al. (2017): no batch norm in a gradient-penalty critic (the penalty is per sample)
         m.d_norm = "instance" if cfg.loss == "wgan-gp" else "batch"

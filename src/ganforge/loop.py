@@ -35,10 +35,10 @@ from ganforge import checkpoint, dist
 from ganforge.config import Config, apply_overrides, from_dict, resolve, to_dict
 from ganforge.errors import CheckpointError, ConfigError, TrainingDiverged  # noqa: F401 (re-exported)
 from ganforge.health import DivergenceGuard
-from ganforge.recipes import cyclegan, gan, pix2pix
+from ganforge.recipes import cyclegan, gan, pix2pix, stylegan
 from ganforge.recipes.base import Recipe, ema_update
 
-RECIPES = {"gan": gan, "pix2pix": pix2pix, "cyclegan": cyclegan}
+RECIPES = {"gan": gan, "pix2pix": pix2pix, "cyclegan": cyclegan, "stylegan": stylegan}
 
 
 def select_device(name: str) -> torch.device:

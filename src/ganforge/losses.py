@@ -73,9 +73,17 @@ def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module, real
 
 def r1_penalty(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module, real: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al., 2018): E[||grad_x D(x)||^2] on real data; multiply by gamma / 2."""
+    return r1_penalty_and_logits(D, real)[0]
+
+
+def r1_penalty_and_logits(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
+                          real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """R1 as :func:`r1_penalty`, and D's logits on ``real`` (adding ``0 * logits.sum()`` to a loss gives every
+    parameter of D a gradient, which DistributedDataParallel needs: the last bias does not reach R1)."""
     real = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(real).sum(), real, create_graph=True)
-    return grad.reshape(real.shape[0], -1).pow(2).sum(1).mean()
+    logits = D(real)
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return grad.reshape(real.shape[0], -1).pow(2).sum(1).mean(), logits
 
 
 # --------------------------------------------------------------------------- image-to-image translation

@@ -26,18 +26,22 @@ from ganforge import checkpoint
 from ganforge.config import Config, from_dict, is_image, is_translation
 from ganforge.errors import CheckpointError
 from ganforge.sample.images import ImageModel
+from ganforge.sample.style import StyleModel
 from ganforge.sample.toy import ToyModel, eval_mode
 from ganforge.sample.translation import TranslationModel
 
-__all__ = ["Run", "ToyRun", "ImageRun", "TranslationRun", "ToyModel", "ImageModel", "TranslationModel", "load_run",
+__all__ = ["Run", "ToyRun", "ImageRun", "StyleRun", "TranslationRun", "ToyModel", "ImageModel", "StyleModel",
+           "TranslationModel", "load_run",
            "make_model", "eval_mode", "write_run_report"]
 
 
 def make_model(cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
                device: torch.device | str = "cpu") -> ToyModel | ImageModel | TranslationModel:
     """The inference wrapper that fits a config: :class:`TranslationModel` for pix2pix / cyclegan,
-    :class:`ImageModel` for image data, else :class:`ToyModel`."""
-    cls = TranslationModel if is_translation(cfg) else ImageModel if is_image(cfg) else ToyModel
+    :class:`StyleModel` for StyleGAN runs, :class:`ImageModel` for other image runs, else :class:`ToyModel`."""
+    if is_translation(cfg):
+        return TranslationModel(cfg, models, extra_state, device)
+    cls = (StyleModel if cfg.recipe == "stylegan" else ImageModel) if is_image(cfg) else ToyModel
     return cls(cfg, models, extra_state, device)
 
 
@@ -178,12 +182,40 @@ class TranslationRun(Run, TranslationModel):
         ] + ([back] if self.cyclic else [])
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> ToyRun | ImageRun | TranslationRun:
+
+
+class StyleRun(ImageRun, StyleModel):
+    """A StyleGAN run folder: :class:`StyleModel` (truncation, mixing, noise, projection) plus the run helpers."""
+
+    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
+        cfg, models, extra = self._load(run_dir, device)
+        StyleModel.__init__(self, cfg, models, extra, device)
+
+    def report_pictures(self) -> list[Path]:
+        mix = self.run_dir / "mix.png"
+        self.save_mix(mix, rows=4, cols=4, layers="coarse")
+        return super().report_pictures() + [mix]
+
+    def report_commands(self) -> list[str]:
+        d = self.run_dir
+        return super().report_commands() + [
+            f"ganforge sample {d} --n 64 --truncation 0.7 --out truncated.png",
+            f"ganforge interpolate {d} --space w --steps 10 --out walk_w.png",
+            f"ganforge mix {d} --rows 4 --cols 4 --layers fine --out mix_fine.png",
+            f"ganforge noise {d} --seed 3 --n 8 --out noise.png",
+            f"ganforge project {d} --image photo.png --space w+ --steps 300 --out projection",
+        ]
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> ToyRun | ImageRun | StyleRun | TranslationRun:
     """Load a run folder (its newest checkpoint) for sampling, evaluation and plots."""
     from ganforge.loop import read_run_config
 
     cfg = read_run_config(Path(run_dir).expanduser())
-    cls = TranslationRun if is_translation(cfg) else ImageRun if is_image(cfg) else ToyRun
+    if is_translation(cfg):
+        cls: type[Run] = TranslationRun
+    else:
+        cls = (StyleRun if cfg.recipe == "stylegan" else ImageRun) if is_image(cfg) else ToyRun
     return cls(run_dir, device)
 
 

@@ -190,9 +190,10 @@ class ImageModel:
             fig.savefig(path, dpi=100)
         return fig
 
-    def interpolate(self, rows: int = 4, steps: int = 10, method: str = "slerp", seed: int = 0,
+    def interpolate(self, rows: int = 4, steps: int = 10, method: str | None = "slerp", seed: int = 0,
                     labels: Any = None) -> torch.Tensor:
         """Walks between random latent pairs: (rows, steps, C, H, W) in [-1, 1]. A row keeps one class."""
+        method = method or "slerp"
         try:
             g = torch.Generator().manual_seed(seed)
             ends = torch.randn(rows, 2, self.G.z_dim, generator=g)  # (rows, 2, z_dim)
@@ -206,9 +207,10 @@ class ImageModel:
         x = self.generate(rows * steps, labels=y, z=z)
         return x.reshape(rows, steps, *x.shape[1:])
 
-    def save_interpolation(self, path: str | Path, rows: int = 4, steps: int = 10, method: str = "slerp",
-                           seed: int = 0, labels: Any = None, frame_ms: int = 120) -> Path:
-        """A strip (.png: one row per pair) or an animation (.gif / .webp: the rows move together, there and back)."""
+    def save_interpolation(self, path: str | Path, rows: int = 4, steps: int = 10, method: str | None = "slerp",
+                           seed: int = 0, labels: Any = None, frame_ms: int = 120, **walk: Any) -> Path:
+        """A strip (.png: one row per pair) or an animation (.gif / .webp: the rows move together, there and back).
+        ``walk``: further arguments of :meth:`interpolate` (a StyleGAN run's ``space``)."""
         from PIL import Image
         from torchvision.utils import make_grid, save_image
 
@@ -216,7 +218,7 @@ class ImageModel:
         suffix = path.suffix.lower()
         if suffix not in (".png", ".gif", ".webp"):
             raise GanforgeError(f"interpolation output must end in .png, .gif or .webp, got '{path.name}'")
-        x = (self.interpolate(rows, steps, method, seed, labels) + 1) / 2  # (rows, steps, C, H, W) in [0, 1]
+        x = (self.interpolate(rows, steps, method, seed, labels, **walk) + 1) / 2  # (rows, steps, C, H, W) in [0, 1]
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".png":
             save_image(make_grid(x.flatten(0, 1), nrow=steps, padding=2, pad_value=1.0), path)
