@@ -177,3 +177,28 @@ def test_infogan_code_with_labels_or_points_is_refused():
         resolve(load_config("ring8", ["model.codes=10"]))
     with pytest.raises(ConfigError, match=">= 2"):
         resolve(load_config("mnist", ["model.codes=1"]))
+
+
+def test_r1_penalty_on_dcgan_is_a_lazy_phase(tmp_path):
+    """r1_gamma > 0 adds a D_r1 phase every train.r1_every steps, with D's Adam corrected for the interval;
+    it is off for the gan recipe unless asked for, and refused where it does not apply."""
+    from ganforge.loop import recipe_module
+
+    assert resolve(load_config("mnist")).r1_gamma == 0.0
+    cfg = resolve(load_config("mnist", TINY_IMG + ["r1_gamma=1", "train.r1_every=2", "model.cond=concat"]))
+    recipe_module(cfg).validate(cfg)
+    recipe = recipe_module(cfg).build(cfg, torch.device("cpu"))
+    r1 = [p for p in recipe.phases if p.name == "D_r1"]
+    assert len(r1) == 1 and r1[0].module == "D" and r1[0].interval == 2
+    group = recipe.optimizers["D"].param_groups[0]
+    assert group["lr"] == pytest.approx(cfg.optim.lr_d * 2 / 3)
+    assert group["betas"][0] == pytest.approx(cfg.optim.beta1 ** (2 / 3))
+    assert recipe.optimizers["G"].param_groups[0]["lr"] == pytest.approx(cfg.optim.lr_g)
+    out = train(load_config("mnist", TINY_IMG + ["r1_gamma=1", "train.r1_every=2", "train.steps=4",
+                                                 "train.log_every=1", "train.eval_every=0", "train.sample_every=0"]),
+                tmp_path / "r1")
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    r1_logged = [r["Loss/D/r1"] for r in records if "Loss/D/r1" in r]
+    assert r1_logged and all(v > 0 and np.isfinite(v) for v in r1_logged)
+    with pytest.raises(ConfigError, match="r1_gamma"):
+        resolve(load_config("inpaint", ["r1_gamma=1"]))

@@ -152,7 +152,7 @@ class TrainConfig:
     ckpt_every: int = _num(1000, min=1, help="steps between checkpoints")
     keep_ckpts: int = _num(2, min=1, help="checkpoints kept")
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
-    r1_every: int = _num(16, min=0, help="stylegan: lazy regularisation: the R1 penalty every this many "
+    r1_every: int = _num(16, min=0, help="lazy regularisation: the R1 penalty (r1_gamma) every this many "
                          "iterations, weighted by the interval (0 = no R1)")
     ema: float = _num(0.0, min=0.0, max=1.0, help="decay of the generator's moving average G_ema used for "
                       "sampling and evaluation (0 = off, e.g. 0.999)")
@@ -206,8 +206,10 @@ class Config:
     loss: str = _choices(*LOSSES, help="adversarial loss")
     gp_weight: float = _num(10.0, min=0.0, help="wgan-gp: gradient-penalty weight lambda")
     clip: float = _num(0.01, min=0.0, help="wgan: weight-clipping bound c")
-    r1_gamma: float = _num(10.0, min=0.0, help="stylegan: R1 penalty weight gamma (the penalty is gamma/2 "
-                           "E||grad D(real)||^2); 10 as StyleGAN2 on FFHQ (digits collapsed to one mode with <= 1)")
+    r1_gamma: float | None = _num(None, min=0.0, help="R1 penalty weight gamma on real images (Mescheder et al. "
+                                  "2018; the penalty is gamma/2 E||grad D(real)||^2, every train.r1_every steps); "
+                                  "null = 10 for stylegan (as StyleGAN2 on FFHQ; digits collapsed with <= 1), "
+                                  "0 = off for gan")
     info_weight: float = _num(1.0, min=0.0, help="InfoGAN (model.codes > 0): weight lambda of the code-recovery "
                               "(mutual information) loss")
     l1_weight: float = _num(100.0, min=0.0, help="pix2pix: weight lambda of the L1 loss ||B - G(A)||_1")
@@ -412,6 +414,8 @@ def resolve(cfg: Config) -> Config:
     o.beta2 = dft["beta2"] if o.beta2 is None else o.beta2
     if cfg.train.d_steps is None:
         cfg.train.d_steps = dft["d_steps"]
+    if cfg.r1_gamma is None:
+        cfg.r1_gamma = 10.0 if cfg.recipe == "stylegan" else 0.0
     if cfg.data.std is None:
         cfg.data.std = {"ring8": 0.01, "grid25": 0.05}.get(cfg.data.name, 0.0)
     if is_translation(cfg):
@@ -483,7 +487,8 @@ def _resolve_translation(cfg: Config) -> None:
                           f"0..5 strided layers), got {m.patch}")
     for key, val in (("model.cond", m.cond != "none"), ("model.codes", m.codes > 0),
                      ("model.clusters", m.clusters > 0), ("train.ema", cfg.train.ema > 0),
-                     ("train.augment", bool(cfg.train.augment)), ("model.mbstd", m.mbstd > 0)):
+                     ("train.augment", bool(cfg.train.augment)), ("model.mbstd", m.mbstd > 0),
+                     ("r1_gamma", (cfg.r1_gamma or 0) > 0)):
         if val:
             raise ConfigError(f"{key} applies to the gan recipe, not {cfg.recipe}")
     if cfg.eval.n is None:

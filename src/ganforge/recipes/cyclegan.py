@@ -27,8 +27,8 @@ from torch import nn
 from ganforge import losses
 from ganforge.config import Config
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
-from ganforge.recipes.gan import make_optimizer
-from ganforge.recipes.translation import ImagePool, batch_source, check_data, discriminator, generator, linear_decay
+from ganforge.recipes.gan import linear_decay, make_optimizer
+from ganforge.recipes.translation import ImagePool, batch_source, check_data, discriminator, generator
 
 
 class GeneratorPair(nn.Module):

@@ -18,6 +18,7 @@ Osindero 2014; projection D, Miyato & Koyama 2018); DiffAugment on D's inputs
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -99,15 +100,53 @@ def training_labels(cfg: Config, data: ImageSet) -> torch.Tensor | None:
     return data.y if (data.y is not None and cfg.model.cond != "none") else None
 
 
-def make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(cfg: Config, params, lr: float, lazy_every: int = 0) -> torch.optim.Optimizer:
+    """The optimiser ``cfg.optim`` names. ``lazy_every``: the interval of a lazy regulariser on these parameters
+    (R1 every 16 steps); Adam then runs at lr * c and betas ** c, c = k / (k + 1) (Karras et al., 2020, B)."""
     o = cfg.optim
     if o.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=True)
+        c = lazy_every / (lazy_every + 1) if lazy_every else 1.0
+        return torch.optim.Adam(params, lr=lr * c, betas=(o.beta1 ** c, o.beta2 ** c), fused=True)
     if o.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, foreach=True)
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=o.beta1 or 0.0, foreach=True)
     raise ValueError(f"unknown optimiser {o.name!r}")
+
+
+def linear_decay(cfg: Config, optimizers: dict[str, torch.optim.Optimizer]
+                 ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+    """optim.decay=linear: the learning rate constant for the first half of ``train.steps``, then linearly to 0
+    (CycleGAN: 100 epochs constant, 100 decaying)."""
+    if cfg.optim.decay != "linear":
+        return {}
+    half = cfg.train.steps / 2
+
+    def factor(step: int) -> float:
+        return min(1.0, max(0.0, (cfg.train.steps - step) / half))
+
+    return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
+
+
+def r1_every(cfg: Config) -> int:
+    """The lazy R1 interval, or 0 when R1 is off."""
+    return cfg.train.r1_every if (cfg.r1_gamma or 0) > 0 else 0
+
+
+def r1_phases(cfg: Config, d_of: Callable[[Models, Batch], Callable[[torch.Tensor], torch.Tensor]]) -> list[Phase]:
+    """Lazy R1 on real images (Mescheder et al., 2018) as a phase ``D_r1`` every ``train.r1_every`` iterations:
+    gamma / 2 * E||grad_x D(x)||^2, times the interval. ``d_of(models, batch)`` is D's logits as a function
+    of its image input (labels, augmentation bound in). No phase when ``r1_gamma`` is 0."""
+    every, gamma = r1_every(cfg), float(cfg.r1_gamma or 0)
+    if not every:
+        return []
+
+    def r1_step(models: Models, batch: Batch):
+        r1, logits = losses.r1_penalty_and_logits(d_of(models, batch), batch["x"])
+        # the zero term reaches D's last bias, so every parameter has a gradient (DDP)
+        return (gamma / 2) * r1 * every + 0 * logits.sum(), {"Loss/D/r1": r1.detach()}
+
+    return [Phase("D_r1", "D", r1_step, interval=every)]
 
 
 def _call(net: nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -232,20 +271,13 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     phases = [
         Phase("D", "D", d_step, repeats=cfg.train.d_steps,
               after_step=clip_weights if kind == "wgan" else None),
+        *r1_phases(cfg, lambda models, batch: lambda x: _call(models["D"], aug(x), batch.get("y"))),
         Phase("G", "G", g_step),
     ]
     optimizers = {
-        "D": make_optimizer(cfg, D.parameters(), cfg.optim.lr_d),
+        "D": make_optimizer(cfg, D.parameters(), cfg.optim.lr_d, r1_every(cfg)),
         "G": make_optimizer(cfg, G.parameters(), cfg.optim.lr_g),
     }
-    schedulers = {}
-    if cfg.optim.decay == "linear":  # constant then linear decay to 0 over the last half
-        half = cfg.train.steps / 2
-
-        def factor(step: int) -> float:
-            return min(1.0, max(0.0, (cfg.train.steps - step) / half))
-
-        schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
     ema = {"G_ema": "G"} if "G_ema" in models else {}
     return Recipe(models=models, optimizers=optimizers, phases=phases, next_batch=next_batch,
-                  schedulers=schedulers, extra_state=extra, ema=ema, ema_decay=cfg.train.ema)
+                  schedulers=linear_decay(cfg, optimizers), extra_state=extra, ema=ema, ema_decay=cfg.train.ema)

@@ -20,8 +20,8 @@ import torch
 from ganforge import losses
 from ganforge.config import Config
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
-from ganforge.recipes.gan import make_optimizer
-from ganforge.recipes.translation import batch_source, check_data, discriminator, generator, linear_decay
+from ganforge.recipes.gan import linear_decay, make_optimizer
+from ganforge.recipes.translation import batch_source, check_data, discriminator, generator
 
 
 def build_models(cfg: Config) -> Models:

@@ -70,7 +70,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     G, D = models["G"], models["D"]
     next_batch, extra = gan._batch_source(cfg, device)
     B, z_dim, kind, num_ws = cfg.train.batch_size, cfg.model.z_dim, cfg.loss, G.num_ws
-    r1_every, gamma, mixing = cfg.train.r1_every, float(cfg.r1_gamma), cfg.model.mixing
+    mixing = cfg.model.mixing
     if cfg.train.augment:
         from ganforge.augment import diff_augment
 
@@ -102,13 +102,6 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         return loss_D, {"Loss/D": loss_D.detach(), "D/real": logits_real.detach().mean(),
                         "D/fake": logits_fake.detach().mean()}
 
-    def r1_step(models: Models, batch: Batch):
-        D = models["D"]
-        r1, logits = losses.r1_penalty_and_logits(lambda x: D(aug(x)), batch["x"])
-        # lazy regularisation: gamma/2 * R1, times the interval, every r1_every iterations; the zero term
-        # reaches D's last bias, so every parameter has a gradient (DDP)
-        return (gamma / 2) * r1 * r1_every + 0 * logits.sum(), {"Loss/D/r1": r1.detach()}
-
     def g_step(models: Models, batch: Batch):
         G, D = models["G"], models["D"]
         fake, ws = fake_batch(G, return_ws=True)
@@ -120,24 +113,10 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         return loss_G, {"Loss/G": loss_G.detach()}
 
     o = cfg.optim
-    c = r1_every / (r1_every + 1) if (r1_every and gamma > 0) else 1.0  # lazy regularisation's Adam correction
-    optimizers = {
-        "G": torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2), fused=True),
-        "D": torch.optim.Adam(D.parameters(), lr=o.lr_d * c, betas=(o.beta1 ** c, o.beta2 ** c), fused=True),
-    } if o.name == "adam" else {"G": gan.make_optimizer(cfg, G.parameters(), o.lr_g),
-                                "D": gan.make_optimizer(cfg, D.parameters(), o.lr_d)}
-    phases = [Phase("D", "D", d_step)]
-    if r1_every and gamma > 0:
-        phases.append(Phase("D_r1", "D", r1_step, interval=r1_every))
+    optimizers = {"G": gan.make_optimizer(cfg, G.parameters(), o.lr_g),
+                  "D": gan.make_optimizer(cfg, D.parameters(), o.lr_d, gan.r1_every(cfg))}
+    phases = [Phase("D", "D", d_step), *gan.r1_phases(cfg, lambda models, batch: lambda x: models["D"](aug(x)))]
     phases.append(Phase("G", "G", g_step))
-    schedulers = {}
-    if o.decay == "linear":
-        half = cfg.train.steps / 2
-
-        def factor(step: int) -> float:
-            return min(1.0, max(0.0, (cfg.train.steps - step) / half))
-
-        schedulers = {k: torch.optim.lr_scheduler.LambdaLR(opt, factor) for k, opt in optimizers.items()}
     ema = {"G_ema": "G"} if "G_ema" in models else {}
     return Recipe(models=models, optimizers=optimizers, phases=phases, next_batch=next_batch,
-                  schedulers=schedulers, extra_state=extra, ema=ema, ema_decay=cfg.train.ema)
+                  schedulers=gan.linear_decay(cfg, optimizers), extra_state=extra, ema=ema, ema_decay=cfg.train.ema)

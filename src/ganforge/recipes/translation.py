@@ -80,20 +80,6 @@ def batch_source(cfg: Config, device: torch.device, unpaired: bool) -> Callable[
     return next_batch
 
 
-def linear_decay(cfg: Config, optimizers: dict[str, torch.optim.Optimizer]
-                 ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
-    """optim.decay=linear: the learning rate constant for the first half of ``train.steps``, then linearly to 0
-    (CycleGAN: 100 epochs constant, 100 decaying)."""
-    if cfg.optim.decay != "linear":
-        return {}
-    half = cfg.train.steps / 2
-
-    def factor(step: int) -> float:
-        return min(1.0, max(0.0, (cfg.train.steps - step) / half))
-
-    return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
-
-
 class ImagePool:
     """A history of generated images (Shrivastava et al., 2017), as CycleGAN feeds its discriminators.
 
