@@ -37,6 +37,7 @@ VARIANTS: dict[str, list[str]] = {
     "wgan-gp": ["loss=wgan-gp"],  # k = 5 critic steps, Adam 1e-4 (0, 0.9), instance norm in the critic
     "infogan": ["model.codes=10"],  # DCGAN + an unsupervised 10-way code (no labels)
     "clusters": ["model.clusters=50"],  # DCGAN conditioned on 50 k-means clusters of the pixels (no labels)
+    "r1": ["r1_gamma=1"],  # DCGAN + lazy R1 on real images (gamma 1, every 16 steps; Mescheder et al., 2018)
 }
 
 
