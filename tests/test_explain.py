@@ -141,7 +141,7 @@ def test_latent_lerp_vs_slerp(companion):
     assert n["lerp_mid_norm_ratio"] == pytest.approx(1 / math.sqrt(2), abs=0.05)  # sqrt(d / 2) at the midpoint
     assert n["slerp_mid_norm_ratio"] == pytest.approx(1.0, abs=0.05)
     assert n["lerp_share_of_midpoints_outside_band"] > 0.9 and n["slerp_share_of_midpoints_outside_band"] < 0.1
-    assert n["latent_spaces"] == ["z"] and "not available" in n["w_space"]
+    assert n["latent_spaces"] == ["z"] and "not shown" in n["w_space"]
 
 
 def test_one_topic_and_errors(tmp_path, capsys):
@@ -157,3 +157,21 @@ def test_one_topic_and_errors(tmp_path, capsys):
 def test_latent_refuses_a_toy_run(tiny_run, tmp_path, capsys):
     assert main(["explain", "latent", "--out", str(tmp_path), "--run", str(tiny_run), "--fast"]) == 2
     assert "2-D run" in capsys.readouterr().err
+
+
+def test_latent_walks_w_beside_z_for_a_stylegan_run(tmp_path, capsys):
+    """With a StyleGAN run the latent topic adds a walk in w and the path lengths of z and w walks."""
+    from ganforge.config import load_config
+    from ganforge.loop import train
+
+    run = train(load_config("stylegan-mnist", [
+        "data.size=16", "model.ngf=4", "model.ndf=4", "model.w_dim=16", "model.map_layers=2", "model.mbstd=2",
+        "train.batch_size=8", "train.steps=2", "train.eval_every=0", "train.sample_every=0", "train.progress=false"]),
+        tmp_path / "style")
+    assert main(["explain", "latent", "--out", str(tmp_path / "x"), "--run", str(run), "--fast"]) == 0
+    n = json.loads((tmp_path / "x" / "latent.json").read_text())
+    n = n.get("numbers", n)
+    assert n["latent_spaces"] == ["z", "w"] and "w_space" not in n
+    assert n["path_length_z"] > 0 and n["path_length_w"] > 0
+    assert len(n["w_classifier_confidence_along_path"]) == n["steps"]
+    assert "path length" in capsys.readouterr().out

@@ -142,7 +142,7 @@ def _topics() -> dict[str, Topic]:
             "correlation. On images the same comparison would use FID in the digit classifier's features.",
             "ganforge train ring8 --out runs/wgan --set loss=wgan   # weight clipping instead of the penalty"),
         "latent": Topic(
-            "latent space: lerp vs slerp (StyleGAN z vs w: not yet)",
+            "latent space: lerp vs slerp, and StyleGAN's z vs w",
             latent_space.latent,
             "Gaussian noise in d dimensions lives near a sphere of radius sqrt(d): almost no sample is near the "
             "origin. A straight line (lerp) between two such points cuts inside the sphere, down to about "

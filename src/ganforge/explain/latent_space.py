@@ -1,4 +1,4 @@
-"""Lecture topic: latent-space interpolation, lerp vs slerp (and, once StyleGAN lands, z vs w).
+"""Lecture topic: latent-space interpolation, lerp vs slerp, and StyleGAN's z vs w.
 
     from ganforge.explain.common import Context
     from ganforge.explain.latent_space import latent
@@ -8,9 +8,10 @@
 The norms use ``ganforge.latent`` (the same lerp/slerp as ``ganforge interpolate``); the pictures and the
 classifier's confidence along each path use the sampler (``ImageModel.interpolate``).
 
-Adding StyleGAN's z vs w: a generator that exposes ``mapping(z) -> w`` gets a :func:`latent_spaces` entry
-"w"; the same norm statistics and paths are then computed in w (the typical set of w is measured from
-samples, as w is not Gaussian). No generator in this version has a mapping network, which the page says.
+StyleGAN's z vs w: given a StyleGAN run (``--run``; its generator has ``mapping(z) -> w``), the page adds a
+walk in w beside the walks in z, and the perceptual-path-length-style smoothness of both walks in the digit
+classifier's features (``StyleModel.path_length``): the lecture's claim is that w, unwarped by the mapping
+network, gives the shorter (smoother) paths. Without a StyleGAN run the page says how to get one.
 """
 
 from __future__ import annotations
@@ -87,11 +88,20 @@ def latent(ctx: Context) -> TopicResult:
         "slerp_share_of_midpoints_outside_band": float(np.mean((norms["slerp"][:, mid] < lo)
                                                            | (norms["slerp"][:, mid] > hi))),
         "latent_spaces": list(spaces),
-        "w_space": "not available: no generator in this version has a mapping network (StyleGAN)",
     }
     # the pictures, and how sure the digit classifier is about the images along each path
     rows = 4
     paths = {m: model.interpolate(rows=rows, steps=steps, method=m, seed=ctx.seed) for m in ("lerp", "slerp")}
+    style = "w" in spaces and hasattr(model, "path_length")  # a StyleGAN run: walk w too, and compare smoothness
+    if style:
+        paths["w"] = model.interpolate(rows=rows, steps=steps, method="lerp", seed=ctx.seed, space="w")
+        for space in ("z", "w"):
+            ppl = model.path_length(space, n=200 if ctx.fast else 1000, seed=ctx.seed, features="mnist")
+            numbers[f"path_length_{space}"] = ppl["ppl"]
+            numbers[f"path_length_{space}_median"] = ppl["median"]
+    else:
+        numbers["w_space"] = ("not shown: pass --run with a StyleGAN run (ganforge train stylegan-mnist) to walk "
+                              "w beside z")
     conf = {}
     try:
         clf = model.extractor("mnist")
@@ -104,8 +114,9 @@ def latent(ctx: Context) -> TopicResult:
     except Exception as e:  # a run on other images: the digit classifier does not apply
         numbers["classifier_confidence"] = f"skipped: {str(e).splitlines()[0][:120]}"
 
-    fig = new_figure(12, 4.2)
-    ax = fig.add_subplot(1, 3, 1)
+    panels = 1 + len(paths)
+    fig = new_figure(4 * panels, 4.2)
+    ax = fig.add_subplot(1, panels, 1)
     t = np.linspace(0, 1, steps)
     for m, c in (("lerp", "C0"), ("slerp", "C1")):
         ax.plot(t, norms[m].mean(0), c, label=f"{m} (mean of {pairs} pairs)")
@@ -116,12 +127,12 @@ def latent(ctx: Context) -> TopicResult:
     ax.set_ylabel("||z||")
     ax.set_title(f"norm of interpolants, d = {z_dim}")
     ax.legend(fontsize=7)
-    for j, m in enumerate(("lerp", "slerp")):
-        ax = fig.add_subplot(1, 3, 2 + j)
+    for j, m in enumerate(paths):
+        ax = fig.add_subplot(1, panels, 2 + j)
         strip = make_grid((paths[m].flatten(0, 1) + 1) / 2, nrow=steps, padding=1, pad_value=1.0)  # (3, h, w)
         ax.imshow(strip.permute(1, 2, 0).numpy(), vmin=0, vmax=1)
         ax.set_axis_off()
-        title = f"{m}"
+        title = "w (lerp)" if m == "w" else f"z, {m}"
         if m in conf:
             title += f": classifier confidence at t=0.5 {conf[m][mid]:.2f}"
         ax.set_title(title, fontsize=9)
@@ -132,7 +143,11 @@ def latent(ctx: Context) -> TopicResult:
                f"{numbers['slerp_share_of_midpoints_outside_band']:.0%}")
     if conf:
         summary += f"; classifier confidence at t=0.5: lerp {conf['lerp'][mid]:.2f}, slerp {conf['slerp'][mid]:.2f}"
-    notes = ["StyleGAN's z vs w comparison is not here yet: no generator in this version has a mapping network. "
-             "When one does (a `mapping(z) -> w` method), `latent_spaces` offers `w` and the same statistics "
-             "are computed there."]
+    if style:
+        summary += (f"; path length (classifier features, smaller = smoother): z {numbers['path_length_z']:.3g}, "
+                    f"w {numbers['path_length_w']:.3g}")
+        notes = ["The w walk uses lerp: w is not Gaussian, so the sphere argument for slerp does not apply there."]
+    else:
+        notes = ["StyleGAN's z vs w: run `ganforge train stylegan-mnist --out runs/style`, then "
+                 "`ganforge explain latent --run runs/style` to add a walk in w and the path lengths of both."]
     return TopicResult(numbers, fig, summary, notes)
