@@ -7,8 +7,8 @@ Rows (each ``ganforge.bench.bench`` on the preset with overrides: train img/s, s
 per training image from ``FlopCounterMode``, MFU against the measured fp32 matmul peak, peak memory):
 
 * 2-D MLP GAN (``ring8``), DCGAN 32 and 64 px (ngf = ndf = 64, nz = 100, batch 64, RGB: the
-  classic configuration), conditional DCGAN 32 px; pix2pix and StyleGAN 32 px are listed as
-  "not implemented" until those recipes exist.
+  classic configuration), conditional DCGAN 32 px, pix2pix 32 px (``colordigits``) and StyleGAN
+  32 px (``stylegan-mnist``).
 * DCGAN 64 px against a **plain loop**: the pytorch/examples DCGAN training loop written out below
   (same networks, batch, loss and Adam settings; D(real) and D(fake) backward separately, the
   D-phase fake reused for G, no freezing of D, default Adam), fed the same in-memory batches.
@@ -39,7 +39,7 @@ import torch
 from ganforge import dist
 from ganforge.bench import bench, matmul_peak
 from ganforge.config import load_config, resolve
-from ganforge.loop import seed_everything, train_iteration
+from ganforge.loop import recipe_module, seed_everything, train_iteration
 from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganforge.recipes import gan
 
@@ -52,14 +52,14 @@ ROWS: dict[str, tuple[str, list[str]] | None] = {
     "dcgan 64px": ("mnist", ["data.size=64", *CLASSIC]),
     "dcgan 64px channels_last": ("mnist", ["data.size=64", *CLASSIC, "train.channels_last=true"]),
     "cond dcgan 32px": ("mnist", ["data.size=32", *CLASSIC, "model.cond=concat"]),
-    "pix2pix 32px": None,  # recipe not implemented yet
-    "stylegan 32px": None,  # recipe not implemented yet
+    "pix2pix 32px": ("colordigits", []),  # U-Net + 34x34 PatchGAN, batch 64, RGB
+    "stylegan 32px": ("stylegan-mnist", []),  # modulated convs, R1 every 16 steps, style mixing
 }
 
 
 def config(preset: str, overrides: list[str]):
     cfg = resolve(load_config(preset, overrides + ["device=cpu"]))
-    gan.validate(cfg)
+    recipe_module(cfg).validate(cfg)
     return cfg
 
 
