@@ -246,3 +246,31 @@ def test_frame_arrows_are_minus_the_generator_gradient():
     np.testing.assert_allclose(a["arrows"].reshape(-1, 2), (-fake.grad / scale).numpy(), rtol=1e-4, atol=1e-6)
     assert h["prob"] and 0 <= a["heat"].min() and a["heat"].max() <= 1  # D(x) for ns
     s.close()
+
+
+@pytest.mark.parametrize("preset, overrides, view, urls", [
+    ("stylegan-mnist", ["data.size=16", "model.ngf=4", "model.ndf=4", "model.w_dim=16", "model.map_layers=2",
+                        "model.mbstd=2", "train.batch_size=8"],
+     ["grid", "interpolate", "mix"], ["mix.png", "mix.png?layers=fine&seed=3", "grid.png?n=4"]),
+    ("inpaint", ["model.ngf=4", "model.ndf=4", "train.batch_size=4"], ["triptychs"], ["triptychs.png?n=3"]),
+])
+def test_gallery_stylegan_mixing_and_translation_triptychs(client, tmp_path, preset, overrides, view, urls):
+    from ganforge.config import load_config, resolve
+    from ganforge.loop import recipe_module, save_state, write_config
+
+    cfg = resolve(load_config(preset, overrides))
+    recipe_module(cfg).validate(cfg)
+    recipe = recipe_module(cfg).build(cfg, torch.device("cpu"))
+    run_dir = tmp_path / "runs" / "r"
+    run_dir.mkdir(parents=True)
+    write_config(cfg, run_dir)
+    save_state(cfg, recipe, run_dir, 0, [], {}, {}, 0.0)
+
+    (run,) = client.get("/api/runs").json()["runs"]
+    assert run["views"] == view
+    for url in urls:
+        r = client.get(f"/api/runs/r/{url}")
+        assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n", url
+    other = "triptychs.png" if "mix" in view else "mix.png"
+    assert client.get(f"/api/runs/r/{other}").status_code == 400
+    assert client.get("/api/runs/r/mix.png?layers=../x").status_code == 422

@@ -43,9 +43,13 @@ class GalleryError(GanforgeError):
 
 def views(cfg: Any) -> list[str]:
     """What the gallery can show for a run with this config."""
+    if is_translation(cfg):
+        return ["triptychs"]  # held-out input | output | target (cyclegan: input | G(input) | F(G(input)))
     if not is_image(cfg):
         return ["scatter"]
     out = ["grid", "interpolate"]
+    if cfg.recipe == "stylegan":
+        out.append("mix")  # the style-mixing grid by coarse / middle / fine layers
     if cfg.model.cond != "none" and not cfg.model.clusters:  # k-means clusters are not classes a user picks
         out.append("classes")
     return out
@@ -93,9 +97,10 @@ class Gallery:
             except (GanforgeError, OSError, ValueError, TypeError, AttributeError):
                 continue  # not a run folder, or one with a config this version cannot read
             ckpts = list_checkpoints(p)
-            if not ckpts or is_translation(cfg):  # the gallery has no view for translation runs yet
+            if not ckpts:
                 continue
-            out.append({"name": child.name, "kind": "image" if is_image(cfg) else "2d", "data": cfg.data.name,
+            kind = "translation" if is_translation(cfg) else "image" if is_image(cfg) else "2d"
+            out.append({"name": child.name, "kind": kind, "data": cfg.data.name,
                         "loss": cfg.loss, "step": int(ckpts[-1].stem.split("_")[1]), "views": views(cfg),
                         "num_classes": int(cfg.model.num_classes or 0) if "classes" in views(cfg) else 0})
         return out

@@ -148,6 +148,27 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
         x = run.interpolate(rows=rows, steps=INTERP_STEPS, method="slerp", seed=seed, labels=cls)  # (R, S, C, H, W)
         return _png(make_grid((x[:, t] + 1) / 2, nrow=rows, padding=2, pad_value=1.0))
 
+    @app.get("/api/runs/{name}/triptychs.png")
+    def triptychs(name: str, n: int = Query(8, ge=1, le=32)) -> Response:
+        from torchvision.utils import make_grid
+
+        run = gallery.open(name)
+        if "triptychs" not in views(run.config):
+            raise GalleryError(f"run {name!r} is not a translation run: it has no triptychs", status=400)
+        t = run.triptychs(n)  # (n, 3, C, S, S) in [-1, 1]
+        return _png(make_grid((t.flatten(0, 1) + 1) / 2, nrow=3, padding=2, pad_value=1.0))
+
+    @app.get("/api/runs/{name}/mix.png")
+    def mix(name: str, layers: str = Query("coarse", pattern="^(coarse|middle|fine)$"),
+            seed: int = Query(0, ge=0, le=2**31 - 1)) -> Response:
+        from torchvision.utils import make_grid
+
+        run = gallery.open(name)
+        if "mix" not in views(run.config):
+            raise GalleryError(f"run {name!r} is not a StyleGAN run: it has no style mixing", status=400)
+        x = run.mix(rows=4, cols=4, layers=layers, seed=seed)  # (5, 5, C, H, W) in [-1, 1]
+        return _png(make_grid((x.flatten(0, 1) + 1) / 2, nrow=x.shape[1], padding=2, pad_value=1.0))
+
     # ---------------------------------------------------------------- live sessions
 
     @app.websocket("/ws")

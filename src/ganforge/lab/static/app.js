@@ -335,7 +335,7 @@ async function openRun(name) {
   if (!lab.runs) await loadRuns();
   for (const li of document.querySelectorAll("#runs li")) li.classList.toggle("active", li.dataset.name === name);
   $("run-title").textContent = name;
-  for (const id of ["g-scatter", "g-grid", "g-interp-box", "run-controls", "g-class-box"]) $(id).hidden = true;
+  for (const id of ["g-scatter", "g-grid", "g-interp-box", "g-mix-box", "g-trip-box", "run-controls", "g-class-box"]) $(id).hidden = true;
   const run = (lab.runs || []).find((r) => r.name === name) || { name, views: ["scatter"], num_classes: 0 };
   current = run;
   $("run-info").textContent = run.kind ? `${run.kind} run · data ${run.data} · loss ${run.loss} · step ${run.step}` : "";
@@ -373,6 +373,14 @@ async function refreshRun() {
       await loadImage($("g-interp-img"), `/api/runs/${name}/interpolate.png?${q({ t: $("g-interp").value, ...clsArg })}`);
       $("g-interp-box").hidden = false;
     }
+    if (run.views.includes("mix")) {
+      await loadImage($("g-mix-img"), `/api/runs/${name}/mix.png?${q({ layers: $("g-mix-layers").value })}`);
+      $("g-mix-box").hidden = false;
+    }
+    if (run.views.includes("triptychs")) {
+      await loadImage($("g-trip-img"), `/api/runs/${name}/triptychs.png?n=8`);
+      $("g-trip-box").hidden = false;
+    }
     $("run-controls").hidden = false;
     showMessage("");
   } catch (e) { showMessage(`gallery: ${e.message}`); }
@@ -390,6 +398,7 @@ $("refresh").onclick = loadRuns;
 $("g-new").onclick = () => { $("g-seed").value = Number($("g-seed").value || 0) + 1; refreshRun(); };
 $("g-seed").onchange = refreshRun;
 $("g-class").onchange = refreshRun;
+$("g-mix-layers").onchange = refreshRun;
 $("g-interp").oninput = async () => {
   if (!current) return;
   const cls = $("g-class").value;
