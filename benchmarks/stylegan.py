@@ -157,7 +157,7 @@ def style_figures(run_dir: Path, threads: int, n_project: int, project_steps: in
             "ink_corr_A": num(np.corrcoef(i, ia)[0, 1]), "ink_corr_B": num(np.corrcoef(i, ib)[0, 1]),
         }
     out["mixing"] = mixing
-    for group in ("coarse", "fine"):
+    for group in ("coarse", "middle", "fine"):
         run.save_mix(pictures / f"stylegan_mix_{group}.png", rows=4, cols=4, layers=group, seed=7)
     run.save_noise(pictures / "stylegan_noise.png", seed=3, n=8)
     save_image(torch.cat([run.grid(32, seed=0, nrow=8), run.grid(32, seed=0, nrow=8, truncation=0.7)], 2),
