@@ -128,6 +128,15 @@ def linear_decay(cfg: Config, optimizers: dict[str, torch.optim.Optimizer]
     return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
 
 
+def augmenter(cfg: Config) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What D's inputs go through: DiffAugment with ``train.augment``'s policy, or nothing."""
+    if not cfg.train.augment:
+        return lambda x: x
+    from ganforge.augment import diff_augment
+
+    return lambda x: diff_augment(x, cfg.train.augment)
+
+
 def r1_every(cfg: Config) -> int:
     """The lazy R1 interval, or 0 when R1 is off."""
     return cfg.train.r1_every if (cfg.r1_gamma or 0) > 0 else 0
@@ -198,14 +207,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     prior = extra.get("label_prior")  # clusters: G's labels follow the data's cluster frequencies
     if prior is not None:
         prior = prior.to(device)
-    if cfg.train.augment:
-        from ganforge.augment import diff_augment
-
-        def aug(x: torch.Tensor) -> torch.Tensor:
-            return diff_augment(x, cfg.train.augment)
-    else:
-        def aug(x: torch.Tensor) -> torch.Tensor:
-            return x
+    aug = augmenter(cfg)
 
     # The steps call the networks through ``models`` (not G, D above): under DDP the loop passes the
     # updated network's DistributedDataParallel wrapper there and the other network plain.

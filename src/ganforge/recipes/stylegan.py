@@ -71,14 +71,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     next_batch, extra = gan._batch_source(cfg, device)
     B, z_dim, kind, num_ws = cfg.train.batch_size, cfg.model.z_dim, cfg.loss, G.num_ws
     mixing = cfg.model.mixing
-    if cfg.train.augment:
-        from ganforge.augment import diff_augment
-
-        def aug(x: torch.Tensor) -> torch.Tensor:
-            return diff_augment(x, cfg.train.augment)
-    else:
-        def aug(x: torch.Tensor) -> torch.Tensor:
-            return x
+    aug = gan.augmenter(cfg)
 
     def fake_batch(G: nn.Module, return_ws: bool = False):
         """G(z), with probability ``mixing`` per sample mixing in a second z from a random crossover layer."""
