@@ -4,7 +4,8 @@
     recipe = build(resolve(load_config("mnist")), torch.device("cpu"))    # images, DCGAN
 
 Phases per iteration: ``D`` runs ``train.d_steps`` times (k in Goodfellow et al.,
-Algorithm 1), then ``G`` once. During ``D`` the fake batch is detached, so G does not
+Algorithm 1), then ``D_r1`` when R1 is on (``r1_gamma`` > 0; every ``train.r1_every``
+iterations), then ``G`` once. During ``D`` the fake batch is detached, so G does not
 move; during ``G`` the loop freezes D, so D does not move either.
 
 2-D data trains MLPs; image data trains DCGAN (Radford et al., 2015). Options:
