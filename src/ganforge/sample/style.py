@@ -395,25 +395,13 @@ class StyleModel(ImageModel):
 
 def read_image(path: str | Path, size: int, channels: int) -> torch.Tensor:
     """One image file -> float (1, channels, size, size) in [-1, 1] (shorter side resized, centre crop)."""
-    from PIL import Image, UnidentifiedImageError
-
-    from ganforge.data.images import _convert, _to_uint8
+    from ganforge.data.images import _convert
+    from ganforge.data.paired import read_image as read_file  # a DataError naming the file when unreadable
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise GanforgeError(f"image file {path} does not exist")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            a = _to_uint8(im)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise GanforgeError(f"cannot read image {path}: {e}") from None
-    x = torch.from_numpy(a)
-    x = x[None] if x.ndim == 2 else x.permute(2, 0, 1)  # (C, H, W) uint8
-    x = _convert(x, size, channels)
-    if x.shape[0] != channels:  # a gray-only conversion the loader does not do (RGB -> 1 handled above)
-        x = x[:channels]
-    return x[None].float() / 127.5 - 1
+    return _convert(read_file(path), size, channels)[None].float() / 127.5 - 1
 
 
 def save_projection(model: StyleModel, image: str | Path, out: str | Path, space: str = "w", steps: int = 300,
