@@ -168,3 +168,30 @@ def test_unwrap_and_phase_models_without_a_group():
     assert dist.unwrap(net) is net
     assert dist.mean_over_ranks(torch.tensor([1.0, 3.0])).tolist() == [1.0, 3.0]
     assert dist.agree(True, False, torch.device("cpu")) is True
+
+
+def test_reuse_fake_draws_one_g_forward_per_iteration_and_still_trains_g():
+    """train.reuse_fake: the G phase back-propagates through the D phase's fake; D's update is unchanged."""
+    from ganforge.loop import seed_everything, train_iteration
+    from ganforge.recipes import gan
+
+    def one_iteration(reuse: bool):
+        cfg = resolve(load_config("mnist", TINY_IMAGES + [f"train.reuse_fake={str(reuse).lower()}", "train.ema=0"]))
+        gan.validate(cfg)
+        seed_everything(0)
+        recipe = gan.build(cfg, torch.device("cpu"))
+        calls = []
+        recipe.models["G"].register_forward_hook(lambda *_: calls.append(1))
+        g0 = [p.detach().clone() for p in recipe.models["G"].parameters()]
+        train_iteration(recipe, 0, {}, {})
+        moved = max((p - q).abs().max().item() for p, q in zip(recipe.models["G"].parameters(), g0, strict=True))
+        return len(calls), moved, [p.detach().clone() for p in recipe.models["D"].parameters()]
+
+    calls_reuse, moved_reuse, d_reuse = one_iteration(True)
+    calls_new, moved_new, d_new = one_iteration(False)
+    assert (calls_reuse, calls_new) == (1, 2)
+    assert moved_reuse > 0 and moved_new > 0
+    for a, b in zip(d_reuse, d_new, strict=True):  # the D phase draws the same noise and makes the same update
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ConfigError, match="d_steps=1"):
+        resolve(load_config("mnist", ["loss=wgan-gp", "train.reuse_fake=true"]))

@@ -211,6 +211,31 @@ def _one_image(tmp_path):
     return p
 
 
+def test_paired_colordigits_repairs_digits_with_fresh_textures_each_batch():
+    from ganforge.data import synth
+    from ganforge.data.paired import translation_data
+    from ganforge.recipes.translation import batch_source
+
+    cfg = resolve(load_config("colordigits", ["train.batch_size=8"]))
+    s = translation_data(cfg.data, "train")
+    assert s.textures is not None and len(s.textures) == synth.N_TEXTURES and s.textured == "B"
+    assert translation_data(cfg.data, "test").textures is None  # the held-out pairs stay fixed
+    assert translation_data(cfg.data, "train", unpaired=True).textures is None
+    torch.manual_seed(0)
+    batch = batch_source(cfg, torch.device("cpu"), unpaired=False)()
+    A, B = batch["A"], batch["B"]
+    assert A.shape == B.shape == (8, 3, 32, 32)
+    # B is A's digit over a training texture drawn for this batch, not the split's fixed partner
+    torch.manual_seed(0)
+    i, t = torch.randint(len(s.A), (8,)), torch.randint(len(s.textures), (8,))
+    assert torch.equal(A, s.A[i].float() / 127.5 - 1)
+    assert torch.allclose(B, synth.blend(A, s.textures[t].float() / 127.5 - 1))
+    assert not torch.allclose(B, s.B[i].float() / 127.5 - 1)
+    # direction=BtoA: the textured side follows the swap
+    swapped = translation_data(resolve(load_config("colordigits", ["data.direction=BtoA"])).data, "train")
+    assert swapped.textured == "A" and torch.equal(swapped.B, s.A)
+
+
 def test_paired_scores_known_values():
     from ganforge.metrics.translation import PSNR_CAP, paired_scores
 

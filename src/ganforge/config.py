@@ -158,6 +158,11 @@ class TrainConfig:
                       "sampling and evaluation (0 = off, e.g. 0.999)")
     augment: str = field(default="", metadata={"help": "images: DiffAugment policy for D's inputs, e.g. "
                                                        "'color,translation,cutout' ('' = off)"})
+    reuse_fake: bool = field(default=False, metadata={"help": "gan recipe: the G phase back-propagates through "
+                                                              "the fake batch the D phase drew (as pytorch/examples' "
+                                                              "DCGAN does) instead of drawing new noise: one G "
+                                                              "forward fewer per iteration (speed); needs "
+                                                              "train.d_steps=1"})
     channels_last: bool = field(default=False, metadata={"help": "images: channels_last memory layout for the "
                                                                  "networks and batches (speed)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile G and D (speed; compiling takes a "
@@ -416,6 +421,9 @@ def resolve(cfg: Config) -> Config:
         cfg.train.d_steps = dft["d_steps"]
     if cfg.r1_gamma is None:
         cfg.r1_gamma = 10.0 if cfg.recipe == "stylegan" else 0.0
+    if cfg.train.reuse_fake and (cfg.recipe != "gan" or cfg.train.d_steps != 1):
+        raise ConfigError("train.reuse_fake applies to the gan recipe with train.d_steps=1 (one fake batch per "
+                          f"iteration); this run has recipe={cfg.recipe}, train.d_steps={cfg.train.d_steps}")
     if cfg.data.std is None:
         cfg.data.std = {"ring8": 0.01, "grid25": 0.05}.get(cfg.data.name, 0.0)
     if is_translation(cfg):

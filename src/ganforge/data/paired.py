@@ -47,6 +47,10 @@ class PairSet:
     y_A: torch.Tensor | None = None  # (N_A,) labels when the task has them (digits)
     y_B: torch.Tensor | None = None
     names: list[str] | None = None  # the A files' names (user folders), index-aligned with A
+    # colordigits' training split: patches that training re-pairs with the digits on every batch (see
+    # data/synth.py); ``textured`` names the side made from them ("B", or "A" after direction=BtoA)
+    textures: torch.Tensor | None = None  # (N_T, C, S, S) uint8
+    textured: str = "B"
 
     def __len__(self) -> int:
         return len(self.A)
@@ -236,9 +240,11 @@ def builtin(name: str, split: str, size: int, channels: int | None, hole: float,
     """A built-in task's split (``data/synth.py``). ``unpaired`` colordigits draw A and B from disjoint digits."""
     from ganforge.data import synth
 
-    y = None
+    y = textures = None
     if name == "colordigits":
         A, B, y = synth.colordigits(split, size)
+        if split == "train" and not unpaired:
+            textures = synth.colordigit_textures(size)
     elif name == "inpaint":
         A, B = synth.inpaint(split, size, hole)
     elif name == "inpaint-digits":
@@ -252,7 +258,7 @@ def builtin(name: str, split: str, size: int, channels: int | None, hole: float,
     if unpaired:  # the two domains from disjoint images: even indices for A, odd for B
         return PairSet(A[0::2], B[1::2], False, name, split, None if y is None else y[0::2],
                        None if y is None else y[1::2])
-    return PairSet(A, B, True, name, split, y, y)
+    return PairSet(A, B, True, name, split, y, y, textures=None if textures is None else _rgb(textures, c))
 
 
 _CACHE: dict[tuple, PairSet] = {}
@@ -272,7 +278,8 @@ def translation_data(data: DataConfig, split: str = "train", unpaired: bool = Fa
     else:
         s = builtin(data.name, split, data.size or 32, data.channels, data.hole, unpaired)
     if data.direction == "BtoA":
-        s = PairSet(s.B, s.A, s.paired, s.name, s.split, s.y_B, s.y_A, None if s.paired is False else s.names)
+        s = PairSet(s.B, s.A, s.paired, s.name, s.split, s.y_B, s.y_A, None if s.paired is False else s.names,
+                    s.textures, "A" if s.textured == "B" else "B")
     if len(_CACHE) >= 4:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = s

