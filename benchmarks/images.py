@@ -10,7 +10,9 @@ stops, is evaluated, and resumes to the next one (resume is exact, so this is on
 evaluation is ``ganforge eval``'s: FID, KID, precision and recall in the shipped MNIST
 classifier's feature space, generated images vs the training split, beside the floor (the
 held-out split vs the training split, at the same sample size); conditional runs add the
-classifier's accuracy on the requested classes. Each variant runs in its own process with
+classifier's accuracy on the requested classes. FID of 500 generated samples moves by about
++-20% between draws from one generator, so each evaluation is repeated with ``--eval-seeds``
+draws and "FID mean" is their mean (the floor's held-out side is fixed). Each variant runs in its own process with
 every core; "img/s" counts real images through D per second of training loop (with its
 in-training metrics and checkpoints), "peak MB" is that process's peak resident memory.
 Writes ``benchmarks/results/images.json``.
@@ -41,7 +43,7 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-def one_variant(variant: str, minutes: list[float], threads: int) -> list[dict]:
+def one_variant(variant: str, minutes: list[float], threads: int, eval_seeds: int = 5) -> list[dict]:
     import torch
 
     torch.set_num_threads(threads)
@@ -60,11 +62,14 @@ def one_variant(variant: str, minutes: list[float], threads: int) -> list[dict]:
                 run = ganforge.load_run(resume(out, [f"train.max_minutes={m}"]))
             result = run.evaluate(write=False)
             mod, floor = result["model"], result["floor"]
+            # FID of 500 samples moves by +-20% between draws of the same generator: also the mean over draws
+            fids = [mod["fid"]] + [run.evaluate(write=False, seed=s)["model"]["fid"] for s in range(1, eval_seeds)]
             batch = run.config.train.batch_size * run.config.train.d_steps
             rows.append({
                 "variant": variant, "minutes": m, "steps": run.step, "train_s": run.train_seconds,
                 "img_per_s": run.step * batch / run.train_seconds,
                 "fid": mod["fid"], "fid_floor": floor["fid"], "fid_ratio": mod["fid"] / floor["fid"],
+                "fid_draws": fids, "fid_mean": sum(fids) / len(fids),
                 "kid": mod.get("kid"), "kid_floor": floor.get("kid"),
                 "precision": mod.get("precision"), "recall": mod.get("recall"),
                 "class_acc": mod.get("class_acc"), "class_acc_floor": floor.get("class_acc"),
@@ -73,7 +78,8 @@ def one_variant(variant: str, minutes: list[float], threads: int) -> list[dict]:
             })
             r = rows[-1]
             print(f"{variant} @ {m} min: step {r['steps']} FID {r['fid']:.2f} (floor {r['fid_floor']:.2f}, "
-                  f"x{r['fid_ratio']:.2f}) {r['img_per_s']:.0f} img/s", flush=True)
+                  f"x{r['fid_ratio']:.2f}; mean of {len(fids)} draws {r['fid_mean']:.2f}, "
+                  f"{min(fids):.2f}-{max(fids):.2f}) {r['img_per_s']:.0f} img/s", flush=True)
     return rows
 
 
@@ -83,11 +89,12 @@ def _f(v: object, fmt: str) -> str:
 
 def table(rows: list[dict]) -> str:
     head = (f"{'variant':<8} {'min':>4} {'steps':>6} {'img/s':>6} {'FID':>7} {'floor':>6} {'xfloor':>6} "
-            f"{'KID':>7} {'prec':>5} {'recall':>6} {'class acc':>9} {'peak MB':>7}")
+            f"{'FID mean':>8} {'KID':>7} {'prec':>5} {'recall':>6} {'class acc':>9} {'peak MB':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['variant']:<8} {r['minutes']:>4g} {r['steps']:>6d} {r['img_per_s']:>6.0f} {r['fid']:>7.2f} "
-                     f"{r['fid_floor']:>6.2f} {r['fid_ratio']:>6.2f} {_f(r['kid'], '7.4f')} "
+                     f"{r['fid_floor']:>6.2f} {r['fid_ratio']:>6.2f} {_f(r.get('fid_mean'), '8.2f')} "
+                     f"{_f(r['kid'], '7.4f')} "
                      f"{_f(r['precision'], '5.2f')} {_f(r['recall'], '6.2f')} {_f(r['class_acc'], '9.3f')} "
                      f"{r['peak_mb']:>7.0f}")
     return "\n".join(lines)
@@ -99,13 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--update", action="store_true", help="keep the other variants' rows of an existing --out")
+    p.add_argument("--eval-seeds", type=int, default=5, help="draws of generated samples per evaluation (FID mean)")
     args = p.parse_args(argv)
     threads = os.cpu_count() or 1
     t0 = time.perf_counter()
     rows: list[dict] = []
     for v in args.variants:  # one at a time, each in a fresh process with every core
         with ProcessPoolExecutor(max_workers=1) as pool:
-            rows += pool.submit(one_variant, v, sorted(args.minutes), threads).result()
+            rows += pool.submit(one_variant, v, sorted(args.minutes), threads, args.eval_seeds).result()
     if args.update and args.out.is_file():
         rows += [r for r in json.loads(args.out.read_text())["rows"] if r["variant"] not in args.variants]
         rows.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["minutes"]))

@@ -134,6 +134,7 @@ def main() -> int:
     p.add_argument("--minutes-scale", type=float, default=1.0, help="multiply every budget (0.02: a smoke run)")
     p.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1), help="torch threads per task")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--update", action="store_true", help="keep the other tasks' rows of an existing --out")
     args = p.parse_args()
     rows = []
     for name in args.tasks:  # one fresh process per task: its own peak memory, nothing shared
@@ -142,6 +143,9 @@ def main() -> int:
         print(table(rows[-1:]), flush=True)
     import torch
 
+    if args.update and args.out.is_file():
+        rows += [r for r in json.loads(args.out.read_text())["rows"] if r["task"] not in args.tasks]
+        rows.sort(key=lambda r: list(TASKS).index(r["task"]))
     result = {
         "benchmark": "translation", "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
