@@ -122,15 +122,19 @@ def test_global_batch_must_split_evenly():
         dist.local_config(cfg, 8)  # 2 per process: not a multiple of the group of 4
 
 
-def test_amp_and_sync_bn_are_refused_where_they_cannot_work(monkeypatch):
+def test_amp_sync_bn_and_reuse_fake_are_refused_where_they_cannot_work(monkeypatch):
     cfg = resolve(load_config("mnist", ["train.amp=bf16"]))
     with pytest.raises(ConfigError, match="bf16.*CUDA"):
         dist.check_speed_options(cfg, torch.device("cpu"))
     cfg = resolve(load_config("mnist", ["train.sync_bn=true"]))
     dist.check_speed_options(cfg, torch.device("cpu"))  # one process: nothing to synchronise
+    reuse = resolve(load_config("mnist", ["train.reuse_fake=true"]))
+    dist.check_speed_options(reuse, torch.device("cpu"))
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="sync_bn"):
         dist.check_speed_options(cfg, torch.device("cpu"))
+    with pytest.raises(ConfigError, match="reuse_fake works in one process"):
+        dist.check_speed_options(reuse, torch.device("cpu"))
 
 
 def test_nproc_relaunches_the_same_command_under_torchrun(monkeypatch, tmp_path):

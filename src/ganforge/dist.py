@@ -238,6 +238,9 @@ def check_speed_options(cfg: Config, device: torch.device) -> None:
     if tc.sync_bn and world_size() > 1 and device.type != "cuda":  # one process: nothing to synchronise, harmless
         raise ConfigError("train.sync_bn=true needs CUDA: PyTorch's SyncBatchNorm works with GPU modules only; "
                           "on the CPU each process normalises over its own share of the batch (train.sync_bn=false)")
+    if tc.reuse_fake and world_size() > 1:
+        raise ConfigError("train.reuse_fake works in one process only: under DDP the G forward of the D phase "
+                          "would bypass G's DistributedDataParallel wrapper (train.reuse_fake=false)")
 
 
 def speed_up(models: dict[str, nn.Module], trainable: list[str], cfg: Config, device: torch.device) -> None:

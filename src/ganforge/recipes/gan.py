@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ganforge import dist, losses
+from ganforge import losses
 from ganforge.config import Config, is_image
 from ganforge.data.toy2d import make_distribution, normaliser
 from ganforge.errors import ConfigError
@@ -211,10 +211,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     if prior is not None:
         prior = prior.to(device)
     aug = augmenter(cfg)
-    reuse = cfg.train.reuse_fake
-    if reuse and dist.world_size() > 1:
-        raise ConfigError("train.reuse_fake works in one process only: under DDP the fake batch drawn in the D "
-                          "phase would bypass G's DistributedDataParallel wrapper")
+    reuse = cfg.train.reuse_fake  # one process only: dist.check_speed_options refuses it under DDP
     kept: dict[str, torch.Tensor | None] = {}  # reuse_fake: the D phase's fake (with G's graph) and its labels
 
     # The steps call the networks through ``models`` (not G, D above): under DDP the loop passes the
