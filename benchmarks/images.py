@@ -40,6 +40,7 @@ VARIANTS: dict[str, list[str]] = {
     "infogan": ["model.codes=10"],  # DCGAN + an unsupervised 10-way code (no labels)
     "clusters": ["model.clusters=50"],  # DCGAN conditioned on 50 k-means clusters of the pixels (no labels)
     "r1": ["r1_gamma=1"],  # DCGAN + lazy R1 on real images (gamma 1, every 16 steps; Mescheder et al., 2018)
+    "r1g3": ["r1_gamma=3"],  # the same with gamma 3
 }
 
 
