@@ -45,7 +45,7 @@ VARIANTS: dict[str, list[str]] = {
 }
 
 
-def one_variant(variant: str, minutes: list[float], threads: int, eval_seeds: int = 5) -> list[dict]:
+def one_variant(variant: str, minutes: list[float], threads: int, eval_seeds: int = 5, seed: int = 0) -> list[dict]:
     import torch
 
     torch.set_num_threads(threads)
@@ -55,8 +55,8 @@ def one_variant(variant: str, minutes: list[float], threads: int, eval_seeds: in
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / variant
-        base = VARIANTS[variant] + ["train.steps=1000000", "train.progress=false", "train.sample_every=0",
-                                    "train.eval_every=0", "train.ckpt_every=500"]
+        base = VARIANTS[variant] + [f"seed={seed}", "train.steps=1000000", "train.progress=false",
+                                    "train.sample_every=0", "train.eval_every=0", "train.ckpt_every=500"]
         for i, m in enumerate(minutes):
             if i == 0:
                 run = ganforge.train("mnist", out, overrides=base + [f"train.max_minutes={m}"])
@@ -76,7 +76,7 @@ def one_variant(variant: str, minutes: list[float], threads: int, eval_seeds: in
                 "precision": mod.get("precision"), "recall": mod.get("recall"),
                 "class_acc": mod.get("class_acc"), "class_acc_floor": floor.get("class_acc"),
                 "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "provenance": result["provenance"], "threads": threads,
+                "provenance": result["provenance"], "threads": threads, "seed": seed,
             })
             r = rows[-1]
             print(f"{variant} @ {m} min: step {r['steps']} FID {r['fid']:.2f} (floor {r['fid_floor']:.2f}, "
@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", nargs="*", type=float, default=[2, 5, 10])
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--update", action="store_true", help="keep the other variants' rows of an existing --out")
+    p.add_argument("--update", action="store_true", help="keep the other variants' (and other seeds') rows of an "
+                   "existing --out")
+    p.add_argument("--seed", type=int, default=0, help="the runs' seed (networks, data order, noise)")
     p.add_argument("--eval-seeds", type=int, default=5, help="draws of generated samples per evaluation (FID mean)")
     args = p.parse_args(argv)
     threads = os.cpu_count() or 1
@@ -115,10 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for v in args.variants:  # one at a time, each in a fresh process with every core
         with ProcessPoolExecutor(max_workers=1) as pool:
-            rows += pool.submit(one_variant, v, sorted(args.minutes), threads, args.eval_seeds).result()
+            rows += pool.submit(one_variant, v, sorted(args.minutes), threads, args.eval_seeds, args.seed).result()
     if args.update and args.out.is_file():
-        rows += [r for r in json.loads(args.out.read_text())["rows"] if r["variant"] not in args.variants]
-        rows.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r["minutes"]))
+        rows += [r for r in json.loads(args.out.read_text())["rows"]  # other variants, or other seeds of these
+                 if r["variant"] not in args.variants or r.get("seed", 0) != args.seed]
+        rows.sort(key=lambda r: (list(VARIANTS).index(r["variant"]), r.get("seed", 0), r["minutes"]))
     print()
     print(table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
