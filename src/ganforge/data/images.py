@@ -77,7 +77,12 @@ class ImageSet:
 
     def to_float(self) -> torch.Tensor:
         """(N, C, H, W) float32 in [-1, 1]: x / 127.5 - 1."""
-        return self.x.float().div_(127.5).sub_(1.0)
+        return to_signed(self.x)
+
+
+def to_signed(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images (any shape) -> float32 in [-1, 1]: x / 127.5 - 1, as the networks take them."""
+    return x.float().div_(127.5).sub_(1.0)
 
 
 def load_images(name: str, *, split: str = "train", root: str | Path | None = None,

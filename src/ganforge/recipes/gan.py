@@ -179,6 +179,7 @@ def _batch_source(cfg: Config, device: torch.device):
         return next_toy, {"data_mean": mean.clone(), "data_scale": torch.tensor(scale)}
 
     from ganforge.data import image_data
+    from ganforge.data.images import to_signed
 
     data = image_data(cfg.data, "train")
     images = data.x.to(device)  # (N, C, H, W) uint8, all of it on the device: no per-step decoding
@@ -191,7 +192,7 @@ def _batch_source(cfg: Config, device: torch.device):
 
     def next_images() -> Batch:
         idx = torch.randint(len(images), (B,)).to(device, non_blocking=True)  # sampled with replacement
-        batch = {"x": images[idx].float().div_(127.5).sub_(1.0)}  # (B, C, H, W) in [-1, 1]
+        batch = {"x": to_signed(images[idx])}  # (B, C, H, W) in [-1, 1]
         if labels is not None:
             batch["y"] = labels[idx]  # (B,)
         return batch

@@ -70,6 +70,7 @@ def batch_source(cfg: Config, device: torch.device, unpaired: bool) -> Callable[
     Paired colordigits re-pairs each batch's digits with random training textures (``PairSet.textures``),
     so no digit keeps one texture to be memorised."""
     from ganforge.data import synth
+    from ganforge.data.images import to_signed
     from ganforge.data.paired import translation_data
 
     s = translation_data(cfg.data, "train", unpaired=unpaired)
@@ -80,11 +81,11 @@ def batch_source(cfg: Config, device: torch.device, unpaired: bool) -> Callable[
     def next_batch() -> Batch:
         i = torch.randint(len(A), (n,)).to(device, non_blocking=True)
         j = torch.randint(len(B), (n,)).to(device, non_blocking=True) if unpaired else i
-        batch = {"A": A[i].float().div_(127.5).sub_(1.0), "B": B[j].float().div_(127.5).sub_(1.0)}
+        batch = {"A": to_signed(A[i]), "B": to_signed(B[j])}
         if T is not None:  # the textured side is made afresh from the other side's digits
             t = torch.randint(len(T), (n,)).to(device, non_blocking=True)
             digits = batch["A" if s.textured == "B" else "B"]
-            batch[s.textured] = synth.blend(digits, T[t].float().div_(127.5).sub_(1.0))
+            batch[s.textured] = synth.blend(digits, to_signed(T[t]))
         return batch
 
     return next_batch
