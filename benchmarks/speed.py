@@ -13,8 +13,12 @@ per training image from ``FlopCounterMode``, MFU against the measured fp32 matmu
   (same networks, batch, loss and Adam settings; D(real) and D(fake) backward separately, the
   D-phase fake reused for G, no freezing of D, default Adam), fed the same in-memory batches.
   Repetitions of the plain loop and of ganforge's ``train_iteration`` (default, with
-  ``train.channels_last``, with ``train.reuse_fake``, with both; ``--compile`` adds
-  ``train.compile``) are interleaved; the table gives medians and the ratio. Target: >= 1.3x.
+  ``train.channels_last``, with ``train.reuse_fake``, with both, and both without
+  ``train.keep_memory``; ``--compile`` adds ``train.compile``) are interleaved; the table gives
+  medians and the ratio. Target: >= 1.3x. ganforge's rows run with freed memory kept in the
+  process (``train.keep_memory``, on by default in ``ganforge train``) and the plain loop with
+  glibc's defaults, as a plain script runs; the plain loop is timed once more with memory kept,
+  and the "vs kept" column gives each loop's ratio to that.
   MFU there is counted at the plain loop's FLOPs per image, so it is an effective figure for
   ``reuse_fake``, which skips one G forward.
   Wall-clock img/s is reported beside img/s per CPU-second of this process, which a busy shared
@@ -117,34 +121,74 @@ LOOP_VARIANTS: dict[str, list[str]] = {
     "ganforge channels_last": ["train.channels_last=true"],
     "ganforge reuse_fake": ["train.reuse_fake=true"],
     "ganforge cl + reuse_fake": ["train.channels_last=true", "train.reuse_fake=true"],
+    "ganforge cl + reuse, no keep_memory": ["train.channels_last=true", "train.reuse_fake=true",
+                                           "train.keep_memory=false"],
 }
 
 
+def _loop_worker(conn, name: str, overrides: list[str] | None, keep: bool) -> None:
+    """One loop in its own process, timed on request: ``overrides`` for ganforge, None for the plain loop."""
+    torch.set_flush_denormal(True)  # as the training loop does on the CPU
+    if keep:  # as `ganforge train` does with train.keep_memory; otherwise glibc as it starts
+        dist.keep_freed_memory(True)
+    if overrides is None:
+        step = plain_step(ganforge_step([])[1])
+    else:
+        step = ganforge_step(overrides)[0]
+    step()  # warm-up (and compilation)
+    step()
+    conn.send("ready")
+    while (iters := conn.recv()) > 0:
+        step()  # untimed: back from idle, while the other loops ran, the first step settles caches and memory
+        t, c = time.perf_counter(), time.process_time()
+        for _ in range(iters):
+            step()
+        conn.send((64 * iters / (time.perf_counter() - t), 64 * iters / (time.process_time() - c)))
+
+
 def plain_vs_ganforge(reps: int, iters: int, compile: bool = False) -> dict:
+    """Interleaved timings, each loop in its own process (one runs at a time), so that each has the
+    allocator state it would have on its own: ganforge's with ``train.keep_memory`` (on by default, as
+    ``ganforge train`` runs), the plain loop with glibc's defaults (as a plain script runs), and the plain
+    loop once more with freed memory kept, to show what that setting alone gives."""
+    import multiprocessing as mp
+
     loops = dict(LOOP_VARIANTS)
     if compile:
         loops["ganforge cl + reuse + compile"] = [*loops["ganforge cl + reuse_fake"], "train.compile=true"]
-    ours = {k: ganforge_step(v) for k, v in loops.items()}
-    next_batch = ours["ganforge"][1]
-    variants = {"plain loop": plain_step(next_batch), **{k: v[0] for k, v in ours.items()}}
-    for f in variants.values():
-        f()  # warm-up (and compilation)
-        f()
+    variants: dict[str, tuple[list[str] | None, bool]] = {
+        "plain loop": (None, False), "plain loop, memory kept": (None, True),
+        **{k: (v, "train.keep_memory=false" not in v) for k, v in loops.items()}}
+    ctx = mp.get_context("spawn")
+    conns, procs = {}, []
+    for k, (overrides, keep) in variants.items():  # built one after another: startup does not overlap timing
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=_loop_worker, args=(there, k, overrides, keep), daemon=True)
+        proc.start()
+        procs.append(proc)
+        assert here.recv() == "ready"
+        conns[k] = here
     wall = {k: [] for k in variants}
     cpu = {k: [] for k in variants}
-    for _ in range(reps):
-        for k, f in variants.items():
-            t, c = time.perf_counter(), time.process_time()
-            for _ in range(iters):
-                f()
-            wall[k].append(64 * iters / (time.perf_counter() - t))
-            cpu[k].append(64 * iters / (time.process_time() - c))
+    try:
+        for _ in range(reps):
+            for k, conn in conns.items():
+                conn.send(iters)
+                w, c = conn.recv()
+                wall[k].append(w)
+                cpu[k].append(c)
+    finally:
+        for conn in conns.values():
+            conn.send(0)
+        for proc in procs:
+            proc.join(timeout=30)
     out = {k: {"img_per_s": statistics.median(wall[k]), "img_per_cpu_s": statistics.median(cpu[k]),
-               "wall_reps": wall[k]} for k in variants}
-    base = out["plain loop"]
+               "wall_reps": wall[k], "keep_memory": variants[k][1]} for k in variants}
+    base, kept = out["plain loop"], out["plain loop, memory kept"]
     for k in variants:
         out[k]["ratio"] = out[k]["img_per_s"] / base["img_per_s"]
         out[k]["ratio_cpu"] = out[k]["img_per_cpu_s"] / base["img_per_cpu_s"]
+        out[k]["ratio_to_plain_kept"] = out[k]["img_per_s"] / kept["img_per_s"]
     return out
 
 
@@ -197,11 +241,11 @@ def main() -> None:
     versus = plain_vs_ganforge(args.reps, args.iters, args.compile)
     flops = rows["dcgan 64px"]["gflop_per_train_image"]
     print(f"\nDCGAN 64 px, batch 64, interleaved x{args.reps} (medians):")
-    print(f"{'loop':<30} {'img/s':>7} {'ratio':>6} {'MFU':>6} {'img/CPU-s':>10} {'ratio':>6}")
+    print(f"{'loop':<36} {'img/s':>7} {'ratio':>6} {'MFU':>6} {'img/CPU-s':>10} {'ratio':>6} {'vs kept':>7}")
     for k, v in versus.items():  # MFU at the plain loop's FLOPs per image (reuse_fake does fewer)
         v["mfu"] = v["img_per_s"] * flops * 1e9 / peak
-        print(f"{k:<30} {v['img_per_s']:>7.1f} {v['ratio']:>5.2f}x {100 * v['mfu']:>5.1f}% "
-              f"{v['img_per_cpu_s']:>10.1f} {v['ratio_cpu']:>5.2f}x")
+        print(f"{k:<36} {v['img_per_s']:>7.1f} {v['ratio']:>5.2f}x {100 * v['mfu']:>5.1f}% "
+              f"{v['img_per_cpu_s']:>10.1f} {v['ratio_cpu']:>5.2f}x {v['ratio_to_plain_kept']:>6.2f}x")
 
     scale = {}
     if not args.skip_ddp:

@@ -199,3 +199,42 @@ def test_reuse_fake_draws_one_g_forward_per_iteration_and_still_trains_g():
         torch.testing.assert_close(a, b)
     with pytest.raises(ConfigError, match="d_steps=1"):
         resolve(load_config("mnist", ["loss=wgan-gp", "train.reuse_fake=true"]))
+
+
+def _faults_per_block(mb: int = 64, n: int = 4) -> float:
+    """Minor page faults per allocate-touch-free cycle of an ``mb`` MiB tensor."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        t = torch.ones(mb * 2**18)  # written: every page touched
+        del t
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / n
+
+
+def _resident_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(dist._glibc() is None, reason="glibc's mallopt only")
+def test_keep_freed_memory_stops_large_tensors_faulting_in_again_and_is_undone():
+    pages = 64 * 2**20 / 4096
+    assert _faults_per_block() > 0.5 * pages  # glibc's default: each large block is a fresh mmap
+    with dist.freed_memory_kept() as took:
+        assert took
+        _faults_per_block()  # the heap grows once
+        assert _faults_per_block() < 0.05 * pages  # then the freed block is reused
+        kept = _resident_mb()
+    assert _resident_mb() < kept - 32  # on exit the free 64 MiB goes back to the OS
+
+
+@pytest.mark.skipif(dist._glibc() is None, reason="glibc's mallopt only")
+def test_training_keeps_freed_memory_only_while_it_runs(tmp_path, monkeypatch):
+    from ganforge.loop import train
+
+    calls = []
+    real = dist.keep_freed_memory
+    monkeypatch.setattr(dist, "keep_freed_memory", lambda on: calls.append(on) or real(on))
+    train(load_config("mnist", TINY_IMAGES + ["train.steps=2"]), tmp_path / "on")
+    train(load_config("mnist", TINY_IMAGES + ["train.steps=2", "train.keep_memory=false"]), tmp_path / "off")
+    assert calls == [True, False]  # on, then off when the first run ended; the second run never touched it

@@ -165,6 +165,10 @@ class TrainConfig:
                                                               "train.d_steps=1"})
     channels_last: bool = field(default=False, metadata={"help": "images: channels_last memory layout for the "
                                                                  "networks and batches (speed)"})
+    keep_memory: bool = field(default=True, metadata={"help": "CPU on Linux: keep the memory a step frees for the "
+                                                             "next step instead of returning it to the OS (fewer "
+                                                             "page faults, ~15% faster DCGAN-64 here; the process "
+                                                             "holds its peak memory until training ends)"})
     compile: bool = field(default=False, metadata={"help": "torch.compile G and D (speed; compiling takes a "
                                                            "minute or more up front)"})
     amp: str = _choices("none", "bf16", help="bf16 autocast of the forward passes: CUDA only (refused on the CPU, "

@@ -213,10 +213,6 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     from ganforge import sample as sampling  # inference helpers: pictures and in-training metrics
 
     tc = cfg.train
-    if device.type == "cpu":
-        # tiny activations late in training otherwise slow the CPU several-fold; undone in `finally` below,
-        # as it is process-wide state
-        torch.set_flush_denormal(True)
     device = dist.setup(device)  # under torchrun: the process group, and this rank's GPU; TF32: dist.prepare
     dist.check_speed_options(cfg, device)
     main = dist.is_main()
@@ -237,6 +233,11 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     model = sampling.make_model(cfg, dist.plain(recipe.models), recipe.extra_state, device) if main else None
     bar = tqdm(total=tc.steps, initial=step, disable=not (tc.progress and main), desc="train", unit="step",
                dynamic_ncols=True, leave=True)
+    if device.type == "cpu":
+        # tiny activations late in training otherwise slow the CPU several-fold; undone in `finally` below,
+        # as it is process-wide state (as is train.keep_memory's allocator setting)
+        torch.set_flush_denormal(True)
+    kept = device.type == "cpu" and tc.keep_memory and dist.keep_freed_memory(True)
     try:
         while step < tc.steps:
             log_now = (step + 1) % tc.log_every == 0 or step == 0 or step + 1 == tc.steps
@@ -284,6 +285,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             logger.close()
         if device.type == "cpu":
             torch.set_flush_denormal(False)
+        if kept:
+            dist.keep_freed_memory(False)
         dist.teardown()
     if main:
         sampling.write_run_report(run_dir)
