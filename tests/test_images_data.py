@@ -173,6 +173,24 @@ def test_corrupt_file_is_named_or_skipped(tmp_path):
     assert any(p.endswith("broken.png") for s in sets for p in s.skipped)
 
 
+def test_read_images_keeps_file_order_across_threads_and_names_the_first_bad_file(tmp_path, monkeypatch, capsys):
+    from ganforge.data import images
+
+    paths = []
+    for i in range(40):
+        paths.append(tmp_path / f"{i:02d}.png")
+        _png(paths[-1], _gray(v=5 * i))
+    for bad in (7, 30):  # two unreadable files: the first in order is the one reported
+        paths[bad].write_bytes(b"not an image")
+    with pytest.raises(DataError, match=r"07\.png.*HINT"):
+        images.read_images(paths, "here", hint="HINT")
+    monkeypatch.setattr(images, "PROGRESS_FROM", 10)  # this many files show a progress bar
+    out = images.read_images(paths, "here", convert=lambda t: t + 1, skip_bad=True)
+    assert [i for i, t in enumerate(out) if t is None] == [7, 30]
+    assert [int(t[0, 0, 0]) for t in out if t is not None] == [5 * i + 1 for i in range(40) if i not in (7, 30)]
+    assert "decoding here" in capsys.readouterr().err
+
+
 def test_truncated_png_fails_at_decode(tmp_path):
     _png(tmp_path / "a.png", np.random.default_rng(0).integers(0, 256, (40, 40), dtype=np.uint8))
     data = (tmp_path / "a.png").read_bytes()

@@ -32,6 +32,8 @@ import os
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,7 @@ import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
 
 from ganforge.errors import DataError
 
@@ -55,6 +58,7 @@ _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 _READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError)  # what PIL raises on bad files
 _SKIP_HINT = "(set data.skip_bad=true to skip unreadable files)"
+PROGRESS_FROM = 1000  # image files: folders this large show a progress bar while they are decoded
 
 
 @dataclass
@@ -412,7 +416,8 @@ def _load_folder(root: Path, split: str, size: int | None, channels: int | None,
     paths, labels, classes = _list_folder(root)
     # Pass 1, headers only: gray or colour, and size, of every file (both splits agree on channels and size).
     heads: list[tuple[bool, tuple[int, int]] | None] = []  # (is_gray, (W, H)), None when unreadable
-    for p in paths:
+    for p in tqdm(paths, desc=f"reading {root}", unit="img", disable=len(paths) < PROGRESS_FROM, leave=False,
+                  dynamic_ncols=True):
         try:
             with Image.open(p) as im:
                 heads.append((_is_gray(im), im.size))
@@ -440,28 +445,53 @@ def _load_folder(root: Path, split: str, size: int | None, channels: int | None,
     idx = _fraction_split(len(paths), test_fraction)[split]
     if len(idx) == 0:
         raise _empty_split(root, split, len(paths))
-    images, keep, skipped = [], [], []
-    for i in idx:
-        p = paths[i]
-        try:
-            if heads[i] is None:
-                raise OSError("unreadable header")
-            with Image.open(p) as im:
-                im.load()
-                arr = _to_uint8(im)  # (H, W) or (H, W, 3)
-        except _READ_ERRORS as e:
-            if not skip_bad:
-                raise DataError(f"cannot read image {p}: {e} {_SKIP_HINT}") from None
-            skipped.append(str(p))
-            continue
-        t = torch.from_numpy(arr).permute(2, 0, 1) if arr.ndim == 3 else torch.from_numpy(arr)[None]  # (C, H, W)
-        images.append(_convert(t, size, channels))
-        keep.append(i)
+    files = [paths[i] for i in idx]
+    decoded = read_images(files, where=str(root), convert=lambda t: _convert(t, size, channels),
+                          skip_bad=skip_bad, unreadable={paths[i] for i in idx if heads[i] is None}, hint=_SKIP_HINT)
+    images = [t for t in decoded if t is not None]
+    keep = [i for i, t in zip(idx, decoded, strict=True) if t is not None]
+    skipped = [str(f) for f, t in zip(files, decoded, strict=True) if t is None]
     if not images:
         raise DataError(f"no readable images in the {split} split of {root} ({len(skipped)} skipped)")
     x = torch.stack(images)  # (N, C, H, W) uint8
     y = None if labels is None else torch.from_numpy(labels[np.asarray(keep)])
     return ImageSet(x, y, classes, str(root), split, skipped)
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """One image file as (C, H, W) uint8, C = 1 (gray) or 3; a DataError naming the file when it cannot be read."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            arr = _to_uint8(im)  # (H, W) or (H, W, 3)
+    except _READ_ERRORS as e:
+        raise DataError(f"cannot read image {path}: {e}") from None
+    t = torch.from_numpy(arr)
+    return t.permute(2, 0, 1).contiguous() if t.ndim == 3 else t[None]
+
+
+def read_images(paths: list[Path], where: str, convert: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                skip_bad: bool = False, unreadable: set[Path] | frozenset[Path] = frozenset(), hint: str = ""
+                ) -> list[torch.Tensor | None]:
+    """Decode ``paths`` in order with background threads (PIL and the resize release the GIL), with a
+    progress bar for large folders. ``convert`` is applied in the worker, so large photos are resized
+    before they pile up. The first unreadable file in order (or one in ``unreadable``) raises a
+    DataError naming it (followed by ``hint``), or with ``skip_bad`` comes back as None."""
+    def one(path: Path) -> torch.Tensor | None:
+        try:
+            if path in unreadable:
+                raise DataError(f"cannot read image {path}: unreadable header")
+            t = read_image(path)
+        except DataError as e:
+            if skip_bad:
+                return None
+            raise DataError(f"{e} {hint}".rstrip()) from None
+        return convert(t) if convert is not None else t
+
+    workers = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(tqdm(pool.map(one, paths), total=len(paths), desc=f"decoding {where}", unit="img",
+                         disable=len(paths) < PROGRESS_FROM, leave=False, dynamic_ncols=True))
 
 
 def _list_folder(root: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:

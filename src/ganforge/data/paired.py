@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 
-from ganforge.data.images import _READ_ERRORS, IMAGE_EXTS, _convert, _fraction_split, _to_uint8
+from ganforge.data.images import IMAGE_EXTS, _convert, _fraction_split, read_images
 from ganforge.errors import DataError
 
 if TYPE_CHECKING:
@@ -72,18 +71,6 @@ def split_aligned(img: torch.Tensor, source: str = "image") -> tuple[torch.Tenso
 def _image_files(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS
                    and not p.name.startswith(".")), key=lambda p: p.name)
-
-
-def read_image(path: Path) -> torch.Tensor:
-    """(C, H, W) uint8, C = 1 (gray) or 3; a DataError naming the file when it cannot be read."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            arr = _to_uint8(im)
-    except _READ_ERRORS as e:
-        raise DataError(f"cannot read image {path}: {e}") from None
-    t = torch.from_numpy(arr)
-    return t.permute(2, 0, 1).contiguous() if t.ndim == 3 else t[None]
 
 
 def _finish(imgs: list[torch.Tensor], files: list[str], size: int | None, channels: int, where: str) -> torch.Tensor:
@@ -136,7 +123,7 @@ def load_aligned(root: Path, split: str, size: int | None, channels: int | None)
                         f"{', '.join(IMAGE_EXTS)})")
     if sub is None:
         files = [files[i] for i in _pick(len(files), split, folder)]
-    halves = [split_aligned(read_image(p), str(p)) for p in files]
+    halves = [split_aligned(t, str(p)) for p, t in zip(files, read_images(files, str(folder)), strict=True)]
     A, B = [a for a, _ in halves], [b for _, b in halves]
     c = _channels(channels, A, B)
     names = [p.name for p in files]
@@ -176,8 +163,8 @@ def load_folders(root: Path, split: str, size: int | None, channels: int | None)
         pairs = _match(root / "A", root / "B")
         pairs = [pairs[i] for i in _pick(len(pairs), split, root)]
     A, B = [], []
-    for pa, pb in pairs:
-        a, b = read_image(pa), read_image(pb)
+    decoded = iter(read_images([p for pair in pairs for p in pair], str(root)))  # a0, b0, a1, b1, ...
+    for (pa, pb), a, b in zip(pairs, decoded, decoded, strict=False):
         if a.shape[-2:] != b.shape[-2:]:
             raise DataError(f"a pair must share its size: {pa} is {a.shape[-1]}x{a.shape[-2]} but {pb} is "
                             f"{b.shape[-1]}x{b.shape[-2]}")
@@ -205,7 +192,7 @@ def load_unpaired(root: Path, split: str, size: int | None, channels: int | None
             raise DataError(f"domain {d} is empty: {folder} holds no images (looked for {', '.join(IMAGE_EXTS)})")
         if held_out or (split == "train" and not (root / f"test{d}").is_dir()):
             files = [files[i] for i in _pick(len(files), split, folder)]
-        doms[d] = [read_image(p) for p in files]
+        doms[d] = read_images(files, str(folder))
         names[d] = [p.name for p in files]
     c = _channels(channels, doms["A"], doms["B"])
     A = _finish(doms["A"], names["A"], size, c, str(root / f"{split}A"))

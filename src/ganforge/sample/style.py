@@ -396,7 +396,7 @@ class StyleModel(ImageModel):
 def read_image(path: str | Path, size: int, channels: int) -> torch.Tensor:
     """One image file -> float (1, channels, size, size) in [-1, 1] (shorter side resized, centre crop)."""
     from ganforge.data.images import _convert
-    from ganforge.data.paired import read_image as read_file  # a DataError naming the file when unreadable
+    from ganforge.data.images import read_image as read_file  # a DataError naming the file when unreadable
 
     path = Path(path).expanduser()
     if not path.is_file():

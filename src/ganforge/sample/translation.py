@@ -80,8 +80,8 @@ class TranslationModel:
 
     def load_inputs(self, path: str | Path) -> tuple[torch.Tensor, list[str]]:
         """An image file or a folder of them -> ((N, C, S, S) uint8 at the run's size and channels, names)."""
-        from ganforge.data.images import _convert
-        from ganforge.data.paired import _image_files, read_image
+        from ganforge.data.images import _convert, read_images
+        from ganforge.data.paired import _image_files
 
         path = Path(path).expanduser()
         if path.is_dir():
@@ -92,7 +92,7 @@ class TranslationModel:
             files = [path]
         else:
             raise GanforgeError(f"input {path} does not exist")
-        x = torch.stack([_convert(read_image(p), self.size, self.channels) for p in files])
+        x = torch.stack(read_images(files, str(path), convert=lambda t: _convert(t, self.size, self.channels)))
         return x, [p.name for p in files]
 
     def translate_folder(self, inputs: str | Path, out: str | Path, direction: str = "AtoB") -> list[Path]:
