@@ -90,11 +90,12 @@ def _f(v: object, fmt: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'variant':<8} {'min':>4} {'steps':>6} {'img/s':>6} {'FID':>7} {'floor':>6} {'xfloor':>6} "
+    head = (f"{'variant':<8} {'seed':>4} {'min':>4} {'steps':>6} {'img/s':>6} {'FID':>7} {'floor':>6} {'xfloor':>6} "
             f"{'FID mean':>8} {'KID':>7} {'prec':>5} {'recall':>6} {'class acc':>9} {'peak MB':>7}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['variant']:<8} {r['minutes']:>4g} {r['steps']:>6d} {r['img_per_s']:>6.0f} {r['fid']:>7.2f} "
+        lines.append(f"{r['variant']:<8} {_f(r.get('seed'), '4')} {r['minutes']:>4g} {r['steps']:>6d} "
+                     f"{r['img_per_s']:>6.0f} {r['fid']:>7.2f} "
                      f"{r['fid_floor']:>6.2f} {r['fid_ratio']:>6.2f} {_f(r.get('fid_mean'), '8.2f')} "
                      f"{_f(r['kid'], '7.4f')} "
                      f"{_f(r['precision'], '5.2f')} {_f(r['recall'], '6.2f')} {_f(r['class_acc'], '9.3f')} "
