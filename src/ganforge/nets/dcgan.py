@@ -125,10 +125,11 @@ class DCGANGenerator(nn.Module):
             stem = [nn.Linear(z_in, ch * 7 * 7, bias=False), nn.Unflatten(1, (ch, 7, 7))]  # (B, ngf*2, 7, 7)
         else:  # a transposed conv from 1x1 is a linear layer to a 4x4 map
             stem = [nn.Unflatten(1, (z_in, 1, 1)), nn.ConvTranspose2d(z_in, ch, 4, 1, 0, bias=False)]  # (B, ch, 4, 4)
-        layers: list[nn.Module] = [*stem, nn.BatchNorm2d(ch), nn.ReLU()]
+        layers: list[nn.Module] = [*stem, nn.BatchNorm2d(ch), nn.ReLU(inplace=True)]
         for i in range(L):
             if i < L - 1:
-                layers += [_up(ch, ch // 2, upsample), nn.BatchNorm2d(ch // 2), nn.ReLU()]  # (B, ch/2, 2H, 2W)
+                layers += [_up(ch, ch // 2, upsample), nn.BatchNorm2d(ch // 2),
+                           nn.ReLU(inplace=True)]  # (B, ch/2, 2H, 2W)
                 ch //= 2
             else:  # no batch norm on the output layer
                 layers += [_up(ch, channels, upsample), nn.Tanh()]  # (B, channels, size, size)
@@ -198,7 +199,7 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(ch))
             elif i > 0 and norm == "instance":
                 layers.append(nn.InstanceNorm2d(ch, affine=True))
-            layers.append(nn.LeakyReLU(0.2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
             c_in, ch = ch, ch * 2
         self.body = nn.Sequential(*layers)  # -> (B, ndf*2^(L-1), 4, 4); (B, ndf*2, 7, 7) for 28 px
         self.mbstd = MinibatchStd2d(mbstd) if mbstd else None
