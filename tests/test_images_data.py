@@ -302,3 +302,13 @@ def test_to_float_and_fingerprint():
     assert len(key) == 16 and key == fingerprint(load_images("digits8", split="test"))
     s.x[3, 0, 4, 4] ^= 1
     assert fingerprint(s) != key
+
+
+def test_pixel_conventions_round_trip_every_uint8_value():
+    from ganforge.pixels import to_signed, to_uint8
+
+    x = torch.arange(256, dtype=torch.uint8)
+    s = to_signed(x)
+    assert s.dtype == torch.float32 and s[0] == -1 and s[-1] == 1
+    assert torch.equal(to_uint8(s), x)
+    assert to_uint8(torch.tensor([-3.0, 3.0])).tolist() == [0, 255]  # out of range: clamped

@@ -118,6 +118,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from ganforge.pixels import to_uint8
     from ganforge.sample import ImageRun, TranslationRun, load_run
 
     out = Path(args.out)
@@ -131,7 +132,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if out.suffix == ".png":
             run.save_triptychs(out, n=args.n)
         else:
-            t = ((run.triptychs(args.n) + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 0, 3, 4, 2)
+            t = to_uint8(run.triptychs(args.n)).permute(1, 0, 3, 4, 2)
             out.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(out, input=t[0].numpy(), output=t[1].numpy(), target=t[2].numpy())
         print(f"wrote {out}")

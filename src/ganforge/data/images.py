@@ -44,6 +44,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ganforge.errors import DataError
+from ganforge.pixels import to_signed
 
 BUNDLED = ("mnist", "fashion", "digits8")
 SPLITS = ("train", "test")
@@ -82,11 +83,6 @@ class ImageSet:
     def to_float(self) -> torch.Tensor:
         """(N, C, H, W) float32 in [-1, 1]: x / 127.5 - 1."""
         return to_signed(self.x)
-
-
-def to_signed(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images (any shape) -> float32 in [-1, 1]: x / 127.5 - 1, as the networks take them."""
-    return x.float().div_(127.5).sub_(1.0)
 
 
 def load_images(name: str, *, split: str = "train", root: str | Path | None = None,

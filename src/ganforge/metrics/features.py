@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ganforge.errors import ConfigError, GanforgeError
 from ganforge.nets.classifier import DigitClassifier
+from ganforge.pixels import to_signed
 
 __all__ = ["ClassifierFeatures", "InceptionFeatures", "MissingWeightsError", "get_extractor", "extract",
            "to_float_images", "CLASSIFIER_DATASETS", "INCEPTION_RESIZERS"]
@@ -59,7 +60,7 @@ def to_float_images(x: torch.Tensor | np.ndarray, what: str = "images") -> torch
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise ValueError(f"{what} must have shape (B, 1 or 3, H, W), got {tuple(x.shape)}")
     if x.dtype == torch.uint8:
-        return x.float() / 127.5 - 1.0  # [0, 255] -> [-1, 1]
+        return to_signed(x)  # [0, 255] -> [-1, 1]
     if not x.is_floating_point():
         raise TypeError(f"{what} must be float in [-1, 1] or uint8 in [0, 255], got dtype {x.dtype}")
     x = x.float()

@@ -25,15 +25,11 @@ from matplotlib.figure import Figure
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
 from ganforge.latent import interpolate
+from ganforge.pixels import to_signed, to_uint8
 from ganforge.sample.toy import eval_mode
 
 CHEAP_FEATURES = ("mnist", "fashion")  # small classifiers: cheap enough to score during training on a CPU
 MIN_FLOOR = 20  # held-out images needed for a floor
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float (N, C, H, W) -> uint8 (N, C, H, W)."""
-    return ((x.float() + 1) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def features_for(cfg: Config) -> str:
@@ -146,7 +142,7 @@ class ImageModel:
         if n is not None and n < len(x):
             idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
             x = x[idx]
-        return x.float() / 127.5 - 1
+        return to_signed(x)
 
     # ---------------------------------------------------------------- pictures
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.pixels import to_signed, to_uint8
 from ganforge.sample.images import ImageModel
 from ganforge.sample.toy import eval_mode
 
@@ -262,7 +263,6 @@ class StyleModel(ImageModel):
             return self.G.map(z.to(self.device), truncation_psi=psi).cpu()
 
     def sample(self, n: int, seed: int = 0, labels: Any = None, truncation: float | None = None) -> np.ndarray:
-        from ganforge.sample.images import to_uint8
 
         return to_uint8(self.generate(n, seed, labels, truncation=truncation)).permute(0, 2, 3, 1).numpy()
 
@@ -379,7 +379,7 @@ class StyleModel(ImageModel):
             images = read_image(images, self.G.size, self.G.channels)
         x = torch.as_tensor(images)
         if x.dtype == torch.uint8:
-            x = x.permute(0, 3, 1, 2).float() / 127.5 - 1
+            x = to_signed(x.permute(0, 3, 1, 2))
         feats = self.extractor() if feature_weight > 0 else None
         return project(self.G, x, space, steps, lr, feats, feature_weight, seed)
 
@@ -401,7 +401,7 @@ def read_image(path: str | Path, size: int, channels: int) -> torch.Tensor:
     path = Path(path).expanduser()
     if not path.is_file():
         raise GanforgeError(f"image file {path} does not exist")
-    return _convert(read_file(path), size, channels)[None].float() / 127.5 - 1
+    return to_signed(_convert(read_file(path), size, channels)[None])
 
 
 def save_projection(model: StyleModel, image: str | Path, out: str | Path, space: str = "w", steps: int = 300,

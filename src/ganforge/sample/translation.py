@@ -22,6 +22,7 @@ import torch
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
+from ganforge.pixels import to_signed
 from ganforge.sample.toy import eval_mode
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -64,7 +65,7 @@ class TranslationModel:
         net = self.generator(direction)
         x = torch.as_tensor(x)
         if x.dtype == torch.uint8:
-            x = x.float() / 127.5 - 1
+            x = to_signed(x)
         if x.ndim != 4 or tuple(x.shape[1:]) != (self.channels, self.size, self.size):
             raise GanforgeError(f"this run translates (N, {self.channels}, {self.size}, {self.size}) images, got "
                                 f"{tuple(x.shape)}")
@@ -121,9 +122,9 @@ class TranslationModel:
         """(n, 3, C, S, S) in [-1, 1]: input | output | target (paired), input | G(input) | F(G(input)) (cyclegan)."""
         s = self.held_out(split)
         idx = spread(n, len(s.A))
-        a = s.A[idx].float() / 127.5 - 1
+        a = to_signed(s.A[idx])
         fake = self.translate(a)
-        third = self.translate(fake, "BtoA") if self.cyclic else s.B[idx].float() / 127.5 - 1
+        third = self.translate(fake, "BtoA") if self.cyclic else to_signed(s.B[idx])
         return torch.stack([a, fake, third], 1)
 
     def save_triptychs(self, path: str | Path, n: int = 8, split: str = "test") -> Path:
@@ -165,11 +166,11 @@ class TranslationModel:
 
         s = self.held_out()
         ia, ib = spread(n, len(s.A)), spread(n, len(s.B))
-        a = s.A[ia].float() / 127.5 - 1
+        a = to_signed(s.A[ia])
         if not self.cyclic:
-            r = paired_scores(self.translate(a), s.B[ia].float() / 127.5 - 1)
+            r = paired_scores(self.translate(a), to_signed(s.B[ia]))
             return {"Metric/psnr": r["psnr"], "Metric/l1": r["l1"]}
-        b = s.B[ib].float() / 127.5 - 1
+        b = to_signed(s.B[ib])
         out = {"Metric/cycle_l1_A": float((self.translate(self.translate(a), "BtoA") - a).abs().mean()),
                "Metric/cycle_l1_B": float((self.translate(self.translate(b, "BtoA")) - b).abs().mean())}
         if self.config.data.name == "colordigits" and s.y_B is not None:
@@ -187,7 +188,7 @@ class TranslationModel:
         s = self.held_out()
         n = min(n or self.config.eval.n or len(s.A), len(s.A), len(s.B))
         ia, ib = spread(n, len(s.A)), spread(n, len(s.B))
-        a, b = s.A[ia].float() / 127.5 - 1, s.B[ib].float() / 127.5 - 1
+        a, b = to_signed(s.A[ia]), to_signed(s.B[ib])
         prov = {"split": "test", "n": n, "data": self.config.data.name, "size": self.size,
                 "recipe": self.config.recipe, "floor_column": "baseline"}
         if not self.cyclic:
