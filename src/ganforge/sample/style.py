@@ -263,7 +263,6 @@ class StyleModel(ImageModel):
             return self.G.map(z.to(self.device), truncation_psi=psi).cpu()
 
     def sample(self, n: int, seed: int = 0, labels: Any = None, truncation: float | None = None) -> np.ndarray:
-
         return to_uint8(self.generate(n, seed, labels, truncation=truncation)).permute(0, 2, 3, 1).numpy()
 
     def grid(self, n: int = 64, seed: int = 0, labels: Any = None, nrow: int | None = None,
