@@ -31,6 +31,7 @@ Writes ``benchmarks/results/speed.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -39,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import torch
@@ -126,7 +129,7 @@ LOOP_VARIANTS: dict[str, list[str]] = {
 }
 
 
-def _loop_worker(conn, name: str, overrides: list[str] | None, keep: bool) -> None:
+def _loop_worker(conn: Connection, overrides: list[str] | None, keep: bool) -> None:
     """One loop in its own process, timed on request: ``overrides`` for ganforge, None for the plain loop."""
     torch.set_flush_denormal(True)  # as the training loop does on the CPU
     if keep:  # as `ganforge train` does with train.keep_memory; otherwise glibc as it starts
@@ -146,6 +149,17 @@ def _loop_worker(conn, name: str, overrides: list[str] | None, keep: bool) -> No
         conn.send((64 * iters / (time.perf_counter() - t), 64 * iters / (time.process_time() - c)))
 
 
+def _answer(conn: Connection, proc: BaseProcess, what: str, timeout: float = 900.0) -> object:
+    """The worker's next message; a clear error when it died or went silent instead of waiting forever."""
+    if not conn.poll(timeout):
+        raise RuntimeError(f"{what}: no answer in {timeout:.0f} s")
+    try:
+        return conn.recv()
+    except EOFError:
+        proc.join(timeout=10)
+        raise RuntimeError(f"{what}: the worker process exited (code {proc.exitcode}); its error is above") from None
+
+
 def plain_vs_ganforge(reps: int, iters: int, compile: bool = False) -> dict:
     """Interleaved timings, each loop in its own process (one runs at a time), so that each has the
     allocator state it would have on its own: ganforge's with ``train.keep_memory`` (on by default, as
@@ -160,28 +174,31 @@ def plain_vs_ganforge(reps: int, iters: int, compile: bool = False) -> dict:
         "plain loop": (None, False), "plain loop, memory kept": (None, True),
         **{k: (v, "train.keep_memory=false" not in v) for k, v in loops.items()}}
     ctx = mp.get_context("spawn")
-    conns, procs = {}, []
-    for k, (overrides, keep) in variants.items():  # built one after another: startup does not overlap timing
-        here, there = ctx.Pipe()
-        proc = ctx.Process(target=_loop_worker, args=(there, k, overrides, keep), daemon=True)
-        proc.start()
-        procs.append(proc)
-        assert here.recv() == "ready"
-        conns[k] = here
-    wall = {k: [] for k in variants}
-    cpu = {k: [] for k in variants}
+    workers: dict[str, tuple[Connection, BaseProcess]] = {}
+    wall: dict[str, list[float]] = {k: [] for k in variants}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
     try:
+        for k, (overrides, keep) in variants.items():  # started one after another: no overlap with timing
+            here, there = ctx.Pipe()
+            proc = ctx.Process(target=_loop_worker, args=(there, overrides, keep), daemon=True)
+            proc.start()
+            there.close()  # the worker holds the other end: its exit shows here as EOF
+            workers[k] = (here, proc)
+            if _answer(here, proc, f"starting '{k}'") != "ready":
+                raise RuntimeError(f"starting '{k}': unexpected answer")
         for _ in range(reps):
-            for k, conn in conns.items():
+            for k, (conn, proc) in workers.items():
                 conn.send(iters)
-                w, c = conn.recv()
+                w, c = _answer(conn, proc, f"timing '{k}'")
                 wall[k].append(w)
                 cpu[k].append(c)
     finally:
-        for conn in conns.values():
-            conn.send(0)
-        for proc in procs:
+        for conn, proc in workers.values():
+            with contextlib.suppress(OSError):
+                conn.send(0)
             proc.join(timeout=30)
+            if proc.is_alive():
+                proc.terminate()
     out = {k: {"img_per_s": statistics.median(wall[k]), "img_per_cpu_s": statistics.median(cpu[k]),
                "wall_reps": wall[k], "keep_memory": variants[k][1]} for k in variants}
     base, kept = out["plain loop"], out["plain loop, memory kept"]

@@ -34,8 +34,10 @@ import contextlib
 import ctypes
 import dataclasses
 import os
+import platform
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -266,42 +268,62 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 _GLIBC_SETTLED = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: 64 * 2**20, _M_MMAP_MAX: 65536}
 
 
-def _glibc() -> Any | None:
-    if not sys.platform.startswith("linux"):
+_USER_KNOBS = ("mmap_max", "mmap_threshold", "trim_threshold", "top_pad")  # MALLOC_*_ / glibc.malloc.* names
+_kept = {"depth": 0}  # nesting of keep_freed_memory(True) calls (training inside a bench, threads)
+_kept_lock = threading.Lock()
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """glibc's C library, when this process runs on it and the user has not set its thresholds already
+    (``MALLOC_MMAP_MAX_``-style environment variables or ``GLIBC_TUNABLES``), else None."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if any(f"MALLOC_{k.upper()}_" in os.environ or f"glibc.malloc.{k}=" in tunables for k in _USER_KNOBS):
+        return None  # the user's own settings of these thresholds win
     try:
         libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (e.g. musl)
+    except OSError:
         return None
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 def keep_freed_memory(on: bool) -> bool:
-    """Process-wide: keep the memory that tensors free in the process for reuse (``on``), or go back to
-    glibc's defaults and return what is free to the OS. Returns whether the setting took (Linux with
-    glibc; elsewhere it does nothing and returns False).
+    """Process-wide: keep the memory that tensors free in the process for reuse (``on``), or stop doing so
+    and return what is free to the OS. Returns whether the setting took (Linux with glibc, malloc not
+    tuned by the user through the environment; elsewhere it does nothing and returns False). Calls nest:
+    the setting ends with the ``False`` call that matches the first ``True`` one.
 
     By default glibc serves every block over its mmap threshold (128 KiB, rising to at most 32 MiB)
     with a fresh ``mmap`` and unmaps it on ``free``; a CPU training step allocates and frees the same
-    large activations every iteration, so each step faults all of them in again: ~60,000 page faults
-    and ~10% system time per DCGAN-64 step on 2 cores here. With ``on``, large blocks come from the heap
-    (``M_MMAP_MAX`` = 0) and freed memory stays there (``M_TRIM_THRESHOLD`` 2 GiB): the process keeps
-    its peak working set until ``keep_freed_memory(False)``, which calls ``malloc_trim`` to return what
-    is free and sets the thresholds glibc's own adjustment settles on in a process that frees large
-    blocks (mmap above 32 MiB, trim above 64 MiB): once ``mallopt`` has been called glibc no longer
-    adjusts them itself, and its start-up values (128 KiB) would leave the process slower than before.
+    large activations every iteration, so each step faults all of them in again: 30,000-70,000 page
+    faults and ~10% system time per step of a plain DCGAN-64 loop on 2 cores here. With ``on``, large
+    blocks come from the heap (``M_MMAP_MAX`` = 0) and freed memory stays there (``M_TRIM_THRESHOLD``
+    2 GiB): the process keeps its peak working set. ``keep_freed_memory(False)`` calls ``malloc_trim``
+    to return what is free, and does not restore glibc's start-up state exactly: once ``mallopt`` has
+    been called glibc no longer adjusts its thresholds itself, and its start-up values (128 KiB) would
+    leave the process slower than before, so it sets the values that adjustment settles on in a process
+    that frees large blocks (mmap above 32 MiB, trim above 64 MiB).
     The training loop turns it on for CPU runs (``train.keep_memory``) and off when it ends.
     """
     libc = _glibc()
     if libc is None:
         return False
-    if on:
-        libc.mallopt(_M_MMAP_MAX, 0)
-        libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
-    else:
-        for param, value in _GLIBC_SETTLED.items():
-            libc.mallopt(param, value)
-        libc.malloc_trim(0)
+    with _kept_lock:
+        if on:
+            _kept["depth"] += 1
+            if _kept["depth"] == 1 and not (libc.mallopt(_M_MMAP_MAX, 0) == 1
+                                            and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1):
+                _kept["depth"] = 0
+                return False
+        else:
+            if _kept["depth"] == 0:
+                return False
+            _kept["depth"] -= 1
+            if _kept["depth"] == 0:
+                for param, value in _GLIBC_SETTLED.items():
+                    libc.mallopt(param, value)
+                libc.malloc_trim(0)
     return True
 
 

@@ -6,8 +6,8 @@ import torch
 
 
 def to_signed(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images (any shape) -> float32 in [-1, 1]: x / 127.5 - 1, as the networks take them."""
-    return x.float().div_(127.5).sub_(1.0)
+    """uint8 images (any shape) -> a new float32 tensor in [-1, 1]: x / 127.5 - 1, as the networks take them."""
+    return x.to(torch.float32, copy=True).div_(127.5).sub_(1.0)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -467,7 +468,7 @@ def read_image(path: Path) -> torch.Tensor:
 
 
 def read_images(paths: list[Path], where: str, convert: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                skip_bad: bool = False, unreadable: set[Path] | frozenset[Path] = frozenset(), hint: str = ""
+                skip_bad: bool = False, unreadable: AbstractSet[Path] = frozenset(), hint: str = ""
                 ) -> list[torch.Tensor | None]:
     """Decode ``paths`` in order with background threads (PIL and the resize release the GIL), with a
     progress bar for large folders. ``convert`` is applied in the worker, so large photos are resized
