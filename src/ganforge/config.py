@@ -163,8 +163,9 @@ class TrainConfig:
                                                               "DCGAN does) instead of drawing new noise: one G "
                                                               "forward fewer per iteration (speed); needs "
                                                               "train.d_steps=1"})
-    channels_last: bool = field(default=False, metadata={"help": "images: channels_last memory layout for the "
-                                                                 "networks and batches (speed)"})
+    channels_last: bool = field(default=True, metadata={"help": "images: channels_last memory layout for the "
+                                                                "networks and batches (speed: +13-18% for DCGAN and "
+                                                                "StyleGAN on the CPU here, never slower)"})
     keep_memory: bool = field(default=True, metadata={"help": "CPU on Linux: keep the memory a step frees for the "
                                                              "next step instead of returning it to the OS (fewer "
                                                              "page faults: DCGAN-64 +4-6% for ganforge's fastest loop, "
