@@ -42,6 +42,7 @@ VARIANTS: dict[str, list[str]] = {
     "r1": ["r1_gamma=1"],  # DCGAN + lazy R1 on real images (gamma 1, every 16 steps; Mescheder et al., 2018)
     "r1g3": ["r1_gamma=3"],  # the same with gamma 3
     "r1g3fast": ["r1_gamma=3", "train.channels_last=true", "train.reuse_fake=true"],  # + the speed options
+    "cdcgan-r1g3": ["model.cond=concat", "r1_gamma=3"],  # the conditional DCGAN with R1, gamma 3
 }
 
 
