@@ -179,7 +179,7 @@ def _batch_source(cfg: Config, device: torch.device):
         return next_toy, {"data_mean": mean.clone(), "data_scale": torch.tensor(scale)}
 
     from ganforge.data import image_data
-    from ganforge.data.images import to_signed
+    from ganforge.pixels import to_signed
 
     data = image_data(cfg.data, "train")
     images = data.x.to(device)  # (N, C, H, W) uint8, all of it on the device: no per-step decoding

@@ -70,8 +70,8 @@ def batch_source(cfg: Config, device: torch.device, unpaired: bool) -> Callable[
     Paired colordigits re-pairs each batch's digits with random training textures (``PairSet.textures``),
     so no digit keeps one texture to be memorised."""
     from ganforge.data import synth
-    from ganforge.data.images import to_signed
     from ganforge.data.paired import translation_data
+    from ganforge.pixels import to_signed
 
     s = translation_data(cfg.data, "train", unpaired=unpaired)
     A, B = s.A.to(device), s.B.to(device)  # uint8 on the device: no per-step decoding
@@ -81,12 +81,13 @@ def batch_source(cfg: Config, device: torch.device, unpaired: bool) -> Callable[
     def next_batch() -> Batch:
         i = torch.randint(len(A), (n,)).to(device, non_blocking=True)
         j = torch.randint(len(B), (n,)).to(device, non_blocking=True) if unpaired else i
-        batch = {"A": to_signed(A[i]), "B": to_signed(B[j])}
-        if T is not None:  # the textured side is made afresh from the other side's digits
-            t = torch.randint(len(T), (n,)).to(device, non_blocking=True)
-            digits = batch["A" if s.textured == "B" else "B"]
-            batch[s.textured] = synth.blend(digits, to_signed(T[t]))
-        return batch
+        if T is None:
+            return {"A": to_signed(A[i]), "B": to_signed(B[j])}
+        # paired colordigits: the textured side is made afresh from the digits side (i = j)
+        t = torch.randint(len(T), (n,)).to(device, non_blocking=True)
+        side = "A" if s.textured == "B" else "B"
+        digits = to_signed((A if side == "A" else B)[i])
+        return {side: digits, s.textured: synth.blend(digits, to_signed(T[t]))}
 
     return next_batch
 
