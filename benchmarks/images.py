@@ -39,10 +39,10 @@ VARIANTS: dict[str, list[str]] = {
     "wgan-gp": ["loss=wgan-gp"],  # k = 5 critic steps, Adam 1e-4 (0, 0.9), instance norm in the critic
     "infogan": ["model.codes=10"],  # DCGAN + an unsupervised 10-way code (no labels)
     "clusters": ["model.clusters=50"],  # DCGAN conditioned on 50 k-means clusters of the pixels (no labels)
-    "r1": ["r1_gamma=1"],  # DCGAN + lazy R1 on real images (gamma 1, every 16 steps; Mescheder et al., 2018)
-    "r1g3": ["r1_gamma=3"],  # the same with gamma 3
-    "r1g3fast": ["r1_gamma=3", "train.channels_last=true", "train.reuse_fake=true"],  # + the speed options
-    "cdcgan-r1g3": ["model.cond=concat", "r1_gamma=3"],  # the conditional DCGAN with R1, gamma 3
+    "r1": ["loss.r1_gamma=1"],  # DCGAN + lazy R1 on real images (gamma 1, every 16 steps; Mescheder et al., 2018)
+    "r1g3": ["loss.r1_gamma=3"],  # the same with gamma 3
+    "r1g3fast": ["loss.r1_gamma=3", "train.channels_last=true", "train.reuse_fake=true"],  # + the speed options
+    "cdcgan-r1g3": ["model.cond=concat", "loss.r1_gamma=3"],  # the conditional DCGAN with R1, gamma 3
 }
 
 
@@ -51,7 +51,7 @@ def one_variant(variant: str, minutes: list[float], threads: int, eval_seeds: in
 
     torch.set_num_threads(threads)
     import ganforge
-    from ganforge.loop import resume
+    from ganforge.runner import resume
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

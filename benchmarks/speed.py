@@ -46,15 +46,14 @@ from pathlib import Path
 
 import torch
 
-from ganforge import dist
+from ganforge import speed
 from ganforge.bench import bench, matmul_peak
-from ganforge.config import load_config, resolve
-from ganforge.loop import recipe_module, seed_everything, train_iteration
+from ganforge.loop import seed_everything, train_iteration
 from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from ganforge.recipes import gan
+from ganforge.recipes import gan, load_config, recipe_module, resolve
 
 RESULTS = Path(__file__).parent / "results" / "speed.json"
-CLASSIC = ["data.channels=3", "model.ngf=64", "model.ndf=64", "model.z_dim=100", "train.batch_size=64",
+CLASSIC = ["data.channels=3", "model.g_width=64", "model.d_width=64", "model.z_dim=100", "train.batch_size=64",
            "train.ema=0", "loss=ns"]
 ROWS: dict[str, tuple[str, list[str]] | None] = {
     "mlp-2d (ring8)": ("ring8", []),
@@ -78,7 +77,7 @@ def ganforge_step(overrides: list[str]):
     cfg = config("mnist", ["data.size=64", *CLASSIC, *overrides])
     seed_everything(0)
     recipe = gan.build(cfg, torch.device("cpu"))
-    dist.prepare(recipe, cfg, torch.device("cpu"))
+    speed.prepare(recipe, cfg, torch.device("cpu"))
     acc: dict = {}
     counts: dict = {}
     state = {"step": 0}
@@ -131,7 +130,7 @@ def _loop_worker(conn: Connection, overrides: list[str] | None, keep: bool) -> N
     """One loop in its own process, timed on request: ``overrides`` for ganforge, None for the plain loop."""
     torch.set_flush_denormal(True)  # as the training loop does on the CPU
     if keep:  # as `ganforge train` does with train.keep_memory; otherwise glibc as it starts
-        dist.keep_freed_memory(True)
+        speed.keep_freed_memory(True)
     if overrides is None:
         step = plain_step(ganforge_step(["train.channels_last=false"])[1])  # contiguous batches, as a script has
     else:

@@ -70,7 +70,7 @@ def race(variant: str, minutes: list[float], threads: int, runs: Path, existing:
     torch.set_num_threads(threads)
     import ganforge
     from ganforge.errors import TrainingDiverged
-    from ganforge.loop import resume
+    from ganforge.runner import resume
 
     out = runs / variant
     rows = []

@@ -41,7 +41,7 @@ TASKS: dict[str, dict] = {  # preset, minutes, targets
     "inpaint": {"preset": "inpaint", "minutes": 10, "psnr_gain": 3.0},
     "colordigits": {"preset": "colordigits", "minutes": 10, "psnr_gain": 3.0},
     # the same task with L1 weighted 10x the paper's 100: closer to the conditional median, fewer textures
-    "colordigits-l1k": {"preset": "colordigits", "minutes": 10, "psnr_gain": 3.0, "overrides": ["l1_weight=1000"]},
+    "colordigits-l1k": {"preset": "colordigits", "minutes": 10, "psnr_gain": 3.0, "overrides": ["loss.l1_weight=1000"]},
     "colorize": {"preset": "colorize", "minutes": 5},
     "cyclegan-digits": {"preset": "cyclegan-digits", "minutes": 15, "label_acc": 0.9, "cycle_l1": 0.1},
 }
@@ -51,8 +51,8 @@ def seconds_per_step(preset: str, overrides: list[str], iters: int = 12) -> floa
     """Seconds per training iteration of a preset, timed over ``iters`` after 3 warm-up ones."""
     import torch
 
-    from ganforge.config import load_config, resolve
-    from ganforge.loop import recipe_module, seed_everything, train_iteration
+    from ganforge.loop import seed_everything, train_iteration
+    from ganforge.recipes import load_config, recipe_module, resolve
 
     cfg = resolve(load_config(preset, overrides))
     recipe_module(cfg).validate(cfg)

@@ -39,8 +39,8 @@ def tiny() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    from ganforge.config import load_config
-    from ganforge.loop import train
+    from ganforge.recipes import load_config
+    from ganforge.runner import train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train(load_config("ring8", TINY), out)

@@ -9,7 +9,7 @@ import ganforge
 
 def test_train_returns_a_run_and_resume_continues(tmp_path):
     run = ganforge.train("ring8", tmp_path / "r", overrides=TINY, steps=20, loss="hinge", train__log_every=5)
-    assert isinstance(run, ganforge.Run) and run.step == 20 and run.config.loss == "hinge"
+    assert isinstance(run, ganforge.Run) and run.step == 20 and run.config.loss.name == "hinge"
     assert run.history[-1]["step"] == 20 and run.train_seconds > 0
     x = run.sample(64)
     assert x.shape == (64, 2) and x.dtype == np.float32

@@ -9,8 +9,7 @@ import torch
 
 from ganforge import cli
 from ganforge.bench import bench, matmul_peak, table
-from ganforge.config import load_config, resolve
-from ganforge.recipes import gan
+from ganforge.recipes import gan, load_config, resolve
 
 FIELDS = ("train_img_per_s", "sample_img_per_s", "gflop_per_train_image", "achieved_gflop_per_s",
           "peak_gflop_per_s", "mfu", "peak_memory_mb")
@@ -18,7 +17,7 @@ FIELDS = ("train_img_per_s", "sample_img_per_s", "gflop_per_train_image", "achie
 
 @pytest.mark.parametrize("extra", [[], ["model.codes=4"]])  # an InfoGAN G takes a code when it samples
 def test_bench_reports_positive_figures_for_a_tiny_image_model(extra):
-    cfg = resolve(load_config("mnist", ["model.ngf=8", "model.ndf=8", "train.batch_size=8", *extra]))
+    cfg = resolve(load_config("mnist", ["model.g_width=8", "model.d_width=8", "train.batch_size=8", *extra]))
     gan.validate(cfg)
     r = bench(cfg, torch.device("cpu"), iters=1, warmup=1, peak_seconds=0.05)
     for k in FIELDS:
@@ -31,7 +30,7 @@ def test_bench_reports_positive_figures_for_a_tiny_image_model(extra):
 
 def test_flops_per_image_match_the_networks():
     """The counted FLOPs are those of the recipe: DCGAN 64 px (ngf = ndf = 64) is ~2.48 GFLOP per image."""
-    cfg = resolve(load_config("mnist", ["data.size=64", "data.channels=3", "model.ngf=64", "model.ndf=64",
+    cfg = resolve(load_config("mnist", ["data.size=64", "data.channels=3", "model.g_width=64", "model.d_width=64",
                                         "train.batch_size=2", "train.ema=0"]))
     gan.validate(cfg)
     r = bench(cfg, torch.device("cpu"), iters=1, warmup=0, peak_seconds=0.01)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from ganforge import checkpoint
-from ganforge.config import load_config
 from ganforge.errors import CheckpointError
-from ganforge.loop import train
+from ganforge.recipes import load_config
+from ganforge.runner import train
 
 
 def _state(step=1):
@@ -71,10 +71,10 @@ def test_foreign_file_is_refused(tmp_path):
         checkpoint.latest(tmp_path)
 
 
-@pytest.mark.parametrize("extra", [[], ["loss=wgan-gp", "model.pack=2"], ["loss=wgan", "model.g_batchnorm=true"]])
+@pytest.mark.parametrize("extra", [[], ["loss=wgan-gp", "model.pack=2"], ["loss=wgan", "model.g_norm=batch"]])
 def test_resume_is_bit_identical(tmp_path, tiny, extra):
     """Stop after the step-20 checkpoint, resume to 40: same weights and metrics as one straight run."""
-    from ganforge.loop import resume
+    from ganforge.runner import resume
 
     tiny = tiny + ["train.sample_every=0"] + extra
     straight = train(load_config("ring8", tiny), tmp_path / "a")

@@ -7,12 +7,13 @@ import pytest
 import torch
 
 from ganforge.cli import main
-from ganforge.config import ConfigError, load_config, resolve
+from ganforge.config import ConfigError
 from ganforge.data.clusters import cluster_labels
-from ganforge.loop import train
+from ganforge.recipes import load_config, resolve
+from ganforge.runner import train
 
 TINY_IMG = [
-    "model.ngf=8", "model.ndf=8", "model.z_dim=16", "train.batch_size=16", "train.steps=4", "train.log_every=2",
+    "model.g_width=8", "model.d_width=8", "model.z_dim=16", "train.batch_size=16", "train.steps=4", "train.log_every=2",
     "train.eval_every=0", "train.sample_every=4", "train.ckpt_every=4", "train.progress=false", "eval.n=40",
 ]
 

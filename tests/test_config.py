@@ -4,18 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganforge.config import (
-    Config,
-    ConfigError,
-    all_keys,
-    apply_overrides,
-    from_dict,
-    list_presets,
-    load_config,
-    preset_names,
-    resolve,
-    to_dict,
-)
+from ganforge.config import Config, ConfigError, preset_names, to_dict
+from ganforge.recipes import all_keys, apply_overrides, list_presets, load_config, resolve
+from ganforge.recipes import config_from_dict as from_dict
 
 
 def test_presets_load_and_describe_themselves():
@@ -28,9 +19,9 @@ def test_presets_load_and_describe_themselves():
 
 def test_overrides_parse_types():
     cfg = load_config("ring8", ["train.steps=3000", "loss=wgan-gp", "seed=3", "optim.lr_g=1e-3",
-                                "model.g_batchnorm=true", "data.std=null"])
-    assert cfg.train.steps == 3000 and cfg.loss == "wgan-gp" and cfg.seed == 3
-    assert cfg.optim.lr_g == pytest.approx(1e-3) and cfg.model.g_batchnorm is True
+                                "model.g_norm=batch", "data.std=null"])
+    assert cfg.train.steps == 3000 and cfg.loss.name == "wgan-gp" and cfg.seed == 3
+    assert cfg.optim.lr_g == pytest.approx(1e-3) and cfg.model.g_norm == "batch"
 
 
 def test_unknown_key_names_nearest():
@@ -41,7 +32,8 @@ def test_unknown_key_names_nearest():
 
 
 def test_bad_choice_lists_allowed_values():
-    with pytest.raises(ConfigError, match=r"loss='wgan_gp' is not allowed; choose one of: .*did you mean 'wgan-gp'"):
+    with pytest.raises(ConfigError,
+                       match=r"loss.name='wgan_gp' is not allowed; choose one of: .*did you mean 'wgan-gp'"):
         load_config("ring8", ["loss=wgan_gp"])
 
 
@@ -50,7 +42,7 @@ def test_bad_choice_lists_allowed_values():
     ("train.steps=0", "train.steps must be >= 1"),
     ("train.batch_size=0", "must be >= 1"),
     ("optim.lr_g=fast", "must be a number"),
-    ("model.g_batchnorm=3", "must be true or false"),
+    ("model.g_norm=3", "not allowed"),
     ("optim.beta1=1.5", "must be <= 1"),
     ("train.steps", "must look like KEY=VALUE"),
 ])

@@ -15,9 +15,9 @@ import torch
 
 from ganforge import checkpoint
 from ganforge.cli import main
-from ganforge.config import load_config
 from ganforge.errors import CheckpointError
-from ganforge.loop import resume, train
+from ganforge.recipes import load_config
+from ganforge.runner import resume, train
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 CFG = [

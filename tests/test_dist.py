@@ -1,4 +1,4 @@
-"""Multi-process training (DDP over gloo on the CPU) and the speed options.
+"""Multi-process training (DDP over gloo on the CPU); the single-device speed options: test_speed.py.
 
 One torchrun launch of two processes (about 20 s) runs ``_worker.py``-style code written below
 into a temporary file: a few DDP iterations of an NS DCGAN (batch norm, D frozen in the G phase)
@@ -19,19 +19,21 @@ import pytest
 import torch
 
 from ganforge import dist
-from ganforge.config import load_config, resolve
 from ganforge.errors import ConfigError
+from ganforge.recipes import gan, load_config, resolve
 
-TINY_IMAGES = ["model.ngf=8", "model.ndf=8", "train.batch_size=16", "train.eval_every=0", "train.sample_every=0",
-               "train.log_every=2", "train.ckpt_every=4", "train.progress=false", "eval.n=100", "device=cpu"]
+TINY_IMAGES = ["model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.eval_every=0",
+               "train.sample_every=0", "train.log_every=2", "train.ckpt_every=4", "train.progress=false", "eval.n=100",
+               "device=cpu"]
 
 WORKER = r'''
 import json, sys
 import torch
 import torch.distributed as tdist
-from ganforge import dist
-from ganforge.config import load_config, resolve
-from ganforge.loop import seed_everything, train, train_iteration
+from ganforge import dist, speed
+from ganforge.recipes import load_config, resolve
+from ganforge.loop import seed_everything, train_iteration
+from ganforge.runner import train
 from ganforge.recipes import gan
 
 out, tiny = sys.argv[1], json.loads(sys.argv[2])
@@ -44,7 +46,9 @@ for loss in ("ns", "wgan-gp"):
     seed_everything(cfg.seed)
     recipe = gan.build(dist.local_config(cfg, dist.world_size()), device)
     dist.seed_rank(cfg.seed)
-    dist.prepare(recipe, cfg, device)
+    dist.sync_batch_norm(recipe, cfg)
+    speed.prepare(recipe, cfg, device)
+    dist.wrap_recipe(recipe, device)
     first = recipe.next_batch()["x"].sum().reshape(1)
     init = torch.cat([p.detach().reshape(-1).clone() for k in ("G", "D")
                       for p in dist.unwrap(recipe.models[k]).parameters()])
@@ -98,7 +102,7 @@ def test_ddp_keeps_ranks_equal_with_different_data(ddp_run):
 
 def test_ddp_run_writes_once_and_resumes_in_one_process(ddp_run):
     from ganforge import checkpoint
-    from ganforge.loop import resume
+    from ganforge.runner import resume
 
     run = ddp_run / "run"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -119,22 +123,19 @@ def test_global_batch_must_split_evenly():
         dist.local_config(cfg, 3)
     cfg = resolve(load_config("mnist", ["train.batch_size=16", "model.mbstd=4"]))
     with pytest.raises(ConfigError, match="mbstd"):
-        dist.local_config(cfg, 8)  # 2 per process: not a multiple of the group of 4
+        dist.local_config(cfg, 8, gan.check_batch)  # 2 per process: not a multiple of the group of 4
 
 
-def test_amp_sync_bn_and_reuse_fake_are_refused_where_they_cannot_work(monkeypatch):
-    cfg = resolve(load_config("mnist", ["train.amp=bf16"]))
-    with pytest.raises(ConfigError, match="bf16.*CUDA"):
-        dist.check_speed_options(cfg, torch.device("cpu"))
+def test_sync_bn_and_reuse_fake_are_refused_where_they_cannot_work(monkeypatch):
     cfg = resolve(load_config("mnist", ["train.sync_bn=true"]))
-    dist.check_speed_options(cfg, torch.device("cpu"))  # one process: nothing to synchronise
+    dist.check_ddp_options(cfg, torch.device("cpu"))  # one process: nothing to synchronise
     reuse = resolve(load_config("mnist", ["train.reuse_fake=true"]))
-    dist.check_speed_options(reuse, torch.device("cpu"))
+    dist.check_ddp_options(reuse, torch.device("cpu"))
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="sync_bn"):
-        dist.check_speed_options(cfg, torch.device("cpu"))
+        dist.check_ddp_options(cfg, torch.device("cpu"))
     with pytest.raises(ConfigError, match="reuse_fake works in one process"):
-        dist.check_speed_options(reuse, torch.device("cpu"))
+        dist.check_ddp_options(reuse, torch.device("cpu"))
 
 
 def test_nproc_relaunches_the_same_command_under_torchrun(monkeypatch, tmp_path):
@@ -154,17 +155,6 @@ def test_nproc_relaunches_the_same_command_under_torchrun(monkeypatch, tmp_path)
     assert cli.main(["train", "mnist", "--out", str(tmp_path / "r"), "--nproc=0"]) == 2  # one-line error
 
 
-def test_speed_options_train_the_same_networks_on_cpu(tmp_path):
-    """channels_last changes the layout, not the model: a tiny run trains and its checkpoint has plain keys."""
-    from ganforge import checkpoint
-    from ganforge.loop import train
-
-    cfg = load_config("mnist", TINY_IMAGES + ["train.steps=2", "train.channels_last=true"])
-    run = train(cfg, tmp_path / "cl")
-    state = checkpoint.load(checkpoint.latest(run))
-    assert state["step"] == 2 and "net.1.weight" in state["models"]["G"]
-
-
 def test_unwrap_and_phase_models_without_a_group():
     net = torch.nn.Linear(2, 2)
     models = {"G": net, "D": torch.nn.Linear(2, 1)}
@@ -172,80 +162,3 @@ def test_unwrap_and_phase_models_without_a_group():
     assert dist.unwrap(net) is net
     assert dist.mean_over_ranks(torch.tensor([1.0, 3.0])).tolist() == [1.0, 3.0]
     assert dist.agree(True, False, torch.device("cpu")) is True
-
-
-def test_reuse_fake_draws_one_g_forward_per_iteration_and_still_trains_g():
-    """train.reuse_fake: the G phase back-propagates through the D phase's fake; D's update is unchanged."""
-    from ganforge.loop import seed_everything, train_iteration
-    from ganforge.recipes import gan
-
-    def one_iteration(reuse: bool):
-        cfg = resolve(load_config("mnist", TINY_IMAGES + [f"train.reuse_fake={str(reuse).lower()}", "train.ema=0"]))
-        gan.validate(cfg)
-        seed_everything(0)
-        recipe = gan.build(cfg, torch.device("cpu"))
-        calls = []
-        recipe.models["G"].register_forward_hook(lambda *_: calls.append(1))
-        g0 = [p.detach().clone() for p in recipe.models["G"].parameters()]
-        train_iteration(recipe, 0, {}, {})
-        moved = max((p - q).abs().max().item() for p, q in zip(recipe.models["G"].parameters(), g0, strict=True))
-        return len(calls), moved, [p.detach().clone() for p in recipe.models["D"].parameters()]
-
-    calls_reuse, moved_reuse, d_reuse = one_iteration(True)
-    calls_new, moved_new, d_new = one_iteration(False)
-    assert (calls_reuse, calls_new) == (1, 2)
-    assert moved_reuse > 0 and moved_new > 0
-    for a, b in zip(d_reuse, d_new, strict=True):  # the D phase draws the same noise and makes the same update
-        torch.testing.assert_close(a, b)
-    with pytest.raises(ConfigError, match="d_steps=1"):
-        resolve(load_config("mnist", ["loss=wgan-gp", "train.reuse_fake=true"]))
-
-
-def _faults_per_block(mb: int = 64, n: int = 4) -> float:
-    """Minor page faults per allocate-touch-free cycle of an ``mb`` MiB tensor."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(n):
-        t = torch.ones(mb * 2**18)  # written: every page touched
-        del t
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / n
-
-
-def _resident_mb() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-@pytest.mark.skipif(dist._glibc() is None, reason="glibc's mallopt only")
-def test_keep_freed_memory_stops_large_tensors_faulting_in_again_and_is_undone():
-    pages = 64 * 2**20 / 4096
-    assert _faults_per_block() > 0.5 * pages  # glibc's default: each large block is a fresh mmap
-    with dist.freed_memory_kept() as took:
-        assert took
-        _faults_per_block()  # the heap grows once
-        assert _faults_per_block() < 0.05 * pages  # then the freed block is reused
-        with dist.freed_memory_kept():  # nested (a bench inside a training run): its exit does not end it
-            pass
-        assert _faults_per_block() < 0.05 * pages
-        kept = _resident_mb()
-    assert _resident_mb() < kept - 32  # on exit the free 64 MiB goes back to the OS
-
-
-def test_keep_freed_memory_leaves_the_users_own_malloc_settings_alone(monkeypatch):
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1000000")
-    assert dist.keep_freed_memory(True) is False
-    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
-    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000")
-    assert dist.keep_freed_memory(True) is False
-
-
-@pytest.mark.skipif(dist._glibc() is None, reason="glibc's mallopt only")
-def test_training_keeps_freed_memory_only_while_it_runs(tmp_path, monkeypatch):
-    from ganforge.loop import train
-
-    calls = []
-    real = dist.keep_freed_memory
-    monkeypatch.setattr(dist, "keep_freed_memory", lambda on: calls.append(on) or real(on))
-    train(load_config("mnist", TINY_IMAGES + ["train.steps=2"]), tmp_path / "on")
-    train(load_config("mnist", TINY_IMAGES + ["train.steps=2", "train.keep_memory=false"]), tmp_path / "off")
-    assert calls == [True, False]  # on, then off when the first run ended; the second run never touched it

@@ -7,9 +7,9 @@ import torch
 
 from ganforge import checkpoint, health, loop
 from ganforge.cli import main
-from ganforge.config import load_config
 from ganforge.errors import TrainingDiverged
-from ganforge.loop import train
+from ganforge.recipes import load_config
+from ganforge.runner import train
 
 FAST = [
     "model.g_width=16", "model.d_width=16", "model.g_depth=2", "model.d_depth=2", "train.batch_size=32",

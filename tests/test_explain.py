@@ -161,11 +161,11 @@ def test_latent_refuses_a_toy_run(tiny_run, tmp_path, capsys):
 
 def test_latent_walks_w_beside_z_for_a_stylegan_run(tmp_path, capsys):
     """With a StyleGAN run the latent topic adds a walk in w and the path lengths of z and w walks."""
-    from ganforge.config import load_config
-    from ganforge.loop import train
+    from ganforge.recipes import load_config
+    from ganforge.runner import train
 
     run = train(load_config("stylegan-mnist", [
-        "data.size=16", "model.ngf=4", "model.ndf=4", "model.w_dim=16", "model.map_layers=2", "model.mbstd=2",
+        "data.size=16", "model.g_width=4", "model.d_width=4", "model.w_dim=16", "model.map_layers=2", "model.mbstd=2",
         "train.batch_size=8", "train.steps=2", "train.eval_every=0", "train.sample_every=0", "train.progress=false"]),
         tmp_path / "style")
     assert main(["explain", "latent", "--out", str(tmp_path / "x"), "--run", str(run), "--fast"]) == 0

@@ -16,10 +16,11 @@ from PIL import Image
 
 from ganforge import checkpoint
 from ganforge.cli import main
-from ganforge.config import all_keys, apply_overrides, from_dict, load_config
 from ganforge.errors import ConfigError
+from ganforge.recipes import all_keys, apply_overrides, load_config
+from ganforge.recipes import config_from_dict as from_dict
 
-IMG_TRAIN = ["model.ngf=8", "model.ndf=8", "model.z_dim=8", "train.batch_size=4", "train.steps=2",
+IMG_TRAIN = ["model.g_width=8", "model.d_width=8", "model.z_dim=8", "train.batch_size=4", "train.steps=2",
              "train.log_every=1", "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=2",
              "train.progress=false", "data.size=28", "eval.features=mnist"]
 
@@ -296,7 +297,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def cond_run(tmp_path_factory):
-    from ganforge.loop import train
+    from ganforge.runner import train
 
     torch.set_num_threads(1)
     items = IMG_TRAIN + ["model.cond=concat", "train.batch_size=8"]

@@ -10,7 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge.data.images import FASHION_CLASSES, FASHION_DIR, fingerprint, load_images, read_idx
+from ganforge.data.bundled import FASHION_CLASSES, FASHION_DIR
+from ganforge.data.formats import read_idx
+from ganforge.data.images import fingerprint, load_images
 from ganforge.errors import DataError
 
 # ---------------------------------------------------------------- bundled sets
@@ -174,7 +176,7 @@ def test_corrupt_file_is_named_or_skipped(tmp_path):
 
 
 def test_read_images_keeps_file_order_across_threads_and_names_the_first_bad_file(tmp_path, monkeypatch, capsys):
-    from ganforge.data import images
+    from ganforge.data import formats
 
     paths = []
     for i in range(40):
@@ -183,9 +185,9 @@ def test_read_images_keeps_file_order_across_threads_and_names_the_first_bad_fil
     for bad in (7, 30):  # two unreadable files: the first in order is the one reported
         paths[bad].write_bytes(b"not an image")
     with pytest.raises(DataError, match=r"07\.png.*HINT"):
-        images.read_images(paths, "here", hint="HINT")
-    monkeypatch.setattr(images, "PROGRESS_FROM", 10)  # this many files show a progress bar
-    out = images.read_images(paths, "here", convert=lambda t: t + 1, skip_bad=True)
+        formats.read_images(paths, "here", hint="HINT")
+    monkeypatch.setattr(formats, "PROGRESS_FROM", 10)  # this many files show a progress bar
+    out = formats.read_images(paths, "here", convert=lambda t: t + 1, skip_bad=True)
     assert [i for i, t in enumerate(out) if t is None] == [7, 30]
     assert [int(t[0, 0, 0]) for t in out if t is not None] == [5 * i + 1 for i in range(40) if i not in (7, 30)]
     assert "decoding here" in capsys.readouterr().err

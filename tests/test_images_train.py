@@ -10,11 +10,12 @@ from PIL import Image
 
 from ganforge import checkpoint
 from ganforge.cli import main
-from ganforge.config import ConfigError, load_config, resolve
-from ganforge.loop import resume, train
+from ganforge.config import ConfigError
+from ganforge.recipes import load_config, resolve
+from ganforge.runner import resume, train
 
 TINY_IMG = [
-    "model.ngf=8", "model.ndf=8", "model.z_dim=16", "train.batch_size=16", "train.steps=6", "train.log_every=2",
+    "model.g_width=8", "model.d_width=8", "model.z_dim=16", "train.batch_size=16", "train.steps=6", "train.log_every=2",
     "train.eval_every=3", "train.eval_n=64", "train.sample_every=3", "train.ckpt_every=3", "train.progress=false",
     "eval.n=100",
 ]
@@ -134,7 +135,7 @@ def test_user_image_folder_trains(tmp_path):
 
 @pytest.mark.parametrize("items, match", [
     (["data.size=48"], "data.size must be one of 28, 32, 64, 128"),
-    (["model.pack=2"], "PacGAN"),
+    (["model.pack=2"], "model.pack.*2-D points"),
     (["data.name=images"], "needs data.root"),
     (["train.augment=flip"], "unknown DiffAugment policy term 'flip'"),
 ])
@@ -182,10 +183,10 @@ def test_infogan_code_with_labels_or_points_is_refused():
 def test_r1_penalty_on_dcgan_is_a_lazy_phase(tmp_path):
     """r1_gamma > 0 adds a D_r1 phase every train.r1_every steps, with D's Adam corrected for the interval;
     it is off for the gan recipe unless asked for, and refused where it does not apply."""
-    from ganforge.loop import recipe_module
+    from ganforge.recipes import recipe_module
 
-    assert resolve(load_config("mnist")).r1_gamma == 0.0
-    cfg = resolve(load_config("mnist", TINY_IMG + ["r1_gamma=1", "train.r1_every=2", "model.cond=concat"]))
+    assert resolve(load_config("mnist")).loss.r1_gamma == 0.0
+    cfg = resolve(load_config("mnist", TINY_IMG + ["loss.r1_gamma=1", "train.r1_every=2", "model.cond=concat"]))
     recipe_module(cfg).validate(cfg)
     recipe = recipe_module(cfg).build(cfg, torch.device("cpu"))
     r1 = [p for p in recipe.phases if p.name == "D_r1"]
@@ -194,11 +195,11 @@ def test_r1_penalty_on_dcgan_is_a_lazy_phase(tmp_path):
     assert group["lr"] == pytest.approx(cfg.optim.lr_d * 2 / 3)
     assert group["betas"][0] == pytest.approx(cfg.optim.beta1 ** (2 / 3))
     assert recipe.optimizers["G"].param_groups[0]["lr"] == pytest.approx(cfg.optim.lr_g)
-    out = train(load_config("mnist", TINY_IMG + ["r1_gamma=1", "train.r1_every=2", "train.steps=4",
+    out = train(load_config("mnist", TINY_IMG + ["loss.r1_gamma=1", "train.r1_every=2", "train.steps=4",
                                                  "train.log_every=1", "train.eval_every=0", "train.sample_every=0"]),
                 tmp_path / "r1")
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     r1_logged = [r["Loss/D/r1"] for r in records if "Loss/D/r1" in r]
     assert r1_logged and all(v > 0 and np.isfinite(v) for v in r1_logged)
     with pytest.raises(ConfigError, match="r1_gamma"):
-        resolve(load_config("inpaint", ["r1_gamma=1"]))
+        resolve(load_config("inpaint", ["loss.r1_gamma=1"]))

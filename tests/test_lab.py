@@ -213,11 +213,11 @@ def test_saved_run_loads_resumes_samples_and_evaluates(client, tmp_path):
 
 
 def test_gallery_image_run_grid_interpolation_and_classes(client, tmp_path):
-    from ganforge.config import load_config, resolve
-    from ganforge.loop import save_state, write_config
-    from ganforge.recipes import gan
+    from ganforge.loop import save_state
+    from ganforge.recipes import gan, load_config, resolve
+    from ganforge.runfolder import write_config
 
-    cfg = resolve(load_config("mnist", ["data.name=digits8", "model.cond=concat", "model.ngf=8", "model.ndf=8",
+    cfg = resolve(load_config("mnist", ["data.name=digits8", "model.cond=concat", "model.g_width=8", "model.d_width=8",
                                         "train.batch_size=16"]))
     gan.validate(cfg)  # fills channels and num_classes from the data
     recipe = gan.build(cfg, torch.device("cpu"))
@@ -249,14 +249,15 @@ def test_frame_arrows_are_minus_the_generator_gradient():
 
 
 @pytest.mark.parametrize("preset, overrides, view, urls", [
-    ("stylegan-mnist", ["data.size=16", "model.ngf=4", "model.ndf=4", "model.w_dim=16", "model.map_layers=2",
+    ("stylegan-mnist", ["data.size=16", "model.g_width=4", "model.d_width=4", "model.w_dim=16", "model.map_layers=2",
                         "model.mbstd=2", "train.batch_size=8"],
      ["grid", "interpolate", "mix"], ["mix.png", "mix.png?layers=fine&seed=3", "grid.png?n=4"]),
-    ("inpaint", ["model.ngf=4", "model.ndf=4", "train.batch_size=4"], ["triptychs"], ["triptychs.png?n=3"]),
+    ("inpaint", ["model.g_width=4", "model.d_width=4", "train.batch_size=4"], ["triptychs"], ["triptychs.png?n=3"]),
 ])
 def test_gallery_stylegan_mixing_and_translation_triptychs(client, tmp_path, preset, overrides, view, urls):
-    from ganforge.config import load_config, resolve
-    from ganforge.loop import recipe_module, save_state, write_config
+    from ganforge.loop import save_state
+    from ganforge.recipes import load_config, recipe_module, resolve
+    from ganforge.runfolder import write_config
 
     cfg = resolve(load_config(preset, overrides))
     recipe_module(cfg).validate(cfg)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ganforge import losses
-from ganforge.config import LOSSES
+from ganforge.losses import ADVERSARIAL as LOSSES
 
 
 def test_known_values_at_zero_logits():

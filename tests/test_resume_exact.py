@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ganforge import checkpoint
-from ganforge.config import load_config
-from ganforge.loop import resume, train
+from ganforge.recipes import load_config
+from ganforge.runner import resume, train
 
 TOY = [
     "model.g_width=16", "model.d_width=16", "model.g_depth=2", "model.d_depth=2", "train.batch_size=32",
@@ -15,17 +15,17 @@ TOY = [
     "train.ckpt_every=7", "train.keep_ckpts=10", "train.progress=false", "train.ema=0.9",
 ]
 IMG = [
-    "model.ngf=8", "model.ndf=8", "model.z_dim=16", "train.batch_size=16", "train.steps=6", "train.log_every=1",
+    "model.g_width=8", "model.d_width=8", "model.z_dim=16", "train.batch_size=16", "train.steps=6", "train.log_every=1",
     "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=2", "train.keep_ckpts=10",
     "train.progress=false", "train.ema=0.9", "train.augment=color,translation,cutout", "optim.decay=linear",
     "model.cond=projection",
 ]
 TRANS = [
-    "model.ngf=4", "model.ndf=4", "model.blocks=1", "train.batch_size=4", "train.steps=6", "train.log_every=1",
+    "model.g_width=4", "model.d_width=4", "model.blocks=1", "train.batch_size=4", "train.steps=6", "train.log_every=1",
     "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=2", "train.keep_ckpts=10",
-    "train.progress=false", "train.pool=3", "optim.decay=linear",
+    "train.progress=false", "optim.decay=linear",
 ]
-CASES = [("ring8", TOY, 14), ("mnist", IMG, 2), ("inpaint", TRANS, 2), ("cyclegan-digits", TRANS, 4)]
+CASES = [("ring8", TOY, 14), ("mnist", IMG, 2), ("inpaint", TRANS, 2), ("cyclegan-digits", TRANS + ["loss.pool=3"], 4)]
 
 
 def _assert_same(a_dir, b_dir):

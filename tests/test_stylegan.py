@@ -10,15 +10,16 @@ from PIL import Image
 
 from ganforge import checkpoint
 from ganforge.cli import main
-from ganforge.config import ConfigError, load_config, resolve
+from ganforge.config import ConfigError
 from ganforge.errors import GanforgeError
-from ganforge.loop import resume, train
 from ganforge.nets.layers import AdaIN, ModulatedConv2d, NoiseInjection, adain
 from ganforge.nets.stylegan import StyleDiscriminator, StyleGenerator
+from ganforge.recipes import load_config, resolve
+from ganforge.runner import resume, train
 from ganforge.sample.style import layer_groups, mix_ws, parse_layers, project
 
 TINY_STYLE = [
-    "data.size=16", "model.ngf=4", "model.ndf=4", "model.w_dim=16", "model.map_layers=2", "model.mbstd=2",
+    "data.size=16", "model.g_width=4", "model.d_width=4", "model.w_dim=16", "model.map_layers=2", "model.mbstd=2",
     "train.batch_size=8", "train.steps=4", "train.r1_every=2", "train.log_every=1", "train.eval_every=2",
     "train.eval_n=32", "train.sample_every=4", "train.ckpt_every=2", "train.progress=false", "eval.n=40",
 ]
@@ -151,7 +152,7 @@ def test_projection_lowers_its_loss():
 def test_config_rules():
     cfg = resolve(load_config("stylegan-mnist"))
     assert cfg.recipe == "stylegan" and cfg.optim.lr_g == 2e-3 and cfg.optim.beta1 == 0.0
-    assert cfg.r1_gamma == 10.0 and cfg.model.z_dim == cfg.model.w_dim
+    assert cfg.loss.r1_gamma == 10.0 and cfg.model.z_dim == cfg.model.w_dim
     with pytest.raises(ConfigError, match="data.size"):
         resolve(load_config("stylegan-mnist", ["data.size=28"]))
     with pytest.raises(ConfigError, match="256"):
@@ -237,7 +238,7 @@ def test_rgb_folder_at_64_px_trains(tmp_path):
     for i in range(10):
         Image.fromarray(rng.integers(0, 255, (70, 80, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"{i}.png")
     out = train(load_config("stylegan-mnist", TINY_STYLE + [f"data.root={tmp_path / 'photos'}", "data.size=64",
-                                                            "model.ngf=2", "model.ndf=2", "train.steps=2",
+                                                            "model.g_width=2", "model.d_width=2", "train.steps=2",
                                                             "train.eval_every=0", "eval.features=mnist"]),
                 tmp_path / "r")
     import ganforge

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.config import DataConfig, from_dict, resolve
+from ganforge.config import ToyData as DataConfig
 from ganforge.data.toy2d import grid, load_points, make_distribution, normaliser, ring
 from ganforge.errors import DataError
+from ganforge.recipes import config_from_dict as from_dict
+from ganforge.recipes import resolve
 
 
 def test_ring_has_eight_distinct_equally_spaced_modes():

@@ -23,12 +23,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ganforge.config import Config, all_keys, list_presets, load_config
+from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
+from ganforge.recipes import all_keys, list_presets, load_config, resolve
 from ganforge.sample import Run, load_run
 
 __version__ = "0.1.0"
-__all__ = ["train", "resume", "translate", "load_run", "load_config", "list_presets", "Run", "Config", "GanforgeError",
+__all__ = ["train", "resume", "translate", "load_run", "load_config", "resolve", "list_presets", "Run", "Config",
+           "GanforgeError",
            "ConfigError", "DataError", "CheckpointError", "__version__"]
 
 
@@ -36,7 +38,7 @@ def _override_key(name: str) -> str:
     """``steps`` -> ``train.steps``; ``loss`` -> ``loss``; ``train__steps`` -> ``train.steps``."""
     name = name.replace("__", ".")
     keys = all_keys()
-    if name in keys:
+    if name in keys or name == "loss":  # loss=... is short for loss.name=...
         return name
     matches = [k for k in keys if k.rsplit(".", 1)[-1] == name]
     if len(matches) == 1:
@@ -67,27 +69,25 @@ def train(preset: str = "ring8", out: str | Path | None = None, *, device: str |
         **fields: config fields by full dotted name with ``__`` for dots (``train__steps=3000``) or by a
             unique last component (``steps=3000``, ``loss="wgan-gp"``, ``pack=2``).
     """
-    from ganforge import loop as training
+    from ganforge import runner
 
     cfg = load_config(preset, (overrides or []) + _overrides(fields))
     if out is None:
         out = Path("runs") / f"{Path(preset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return load_run(training.train(cfg, out, device=device, overwrite=overwrite))
+    return load_run(runner.train(cfg, out, device=device, overwrite=overwrite))
 
 
 def resume(run_dir: str | Path, *, device: str | None = None, **fields: Any) -> Run:
     """Continue a run from its last checkpoint (``steps=N`` to train longer) and return it."""
-    from ganforge import loop as training
+    from ganforge import runner
 
-    return load_run(training.resume(run_dir, _overrides(fields), device=device))
+    return load_run(runner.resume(run_dir, _overrides(fields), device=device))
 
 
 def translate(run_dir: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB") -> list[Path]:
     """Translate an image file or a folder of images with a pix2pix / cyclegan run (like ``ganforge translate``);
     returns the written files."""
-    from ganforge.sample import TranslationRun
-
     run = load_run(run_dir)
-    if not isinstance(run, TranslationRun):
+    if not run.can("translate"):
         raise GanforgeError(f"{run_dir} is not a translation run (recipe pix2pix or cyclegan)")
     return run.translate_folder(inputs, out, direction=direction)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ganforge.config import Config, is_translation
+from ganforge.config import Config
 
 
 def _sync(device: torch.device) -> None:
@@ -76,20 +76,24 @@ def bench(cfg: Config, device: torch.device, iters: int = 5, warmup: int = 2, pe
 
     As in training, a CPU run keeps freed memory in the process while it is measured (``train.keep_memory``).
     """
-    from ganforge import dist
+    from ganforge import speed
 
-    with dist.freed_memory_kept(device.type == "cpu" and cfg.train.keep_memory):
+    with speed.freed_memory_kept(device.type == "cpu" and cfg.train.keep_memory):
         return _bench(cfg, device, iters, warmup, peak_seconds)
 
 
 def _bench(cfg: Config, device: torch.device, iters: int, warmup: int, peak_seconds: float) -> dict[str, Any]:
-    from ganforge import dist
-    from ganforge.loop import recipe_module, seed_everything, train_iteration
+    from ganforge import dist, speed
+    from ganforge.loop import seed_everything, train_iteration
+    from ganforge.recipes import recipe_module
 
     seed_everything(cfg.seed)
     recipe = recipe_module(cfg).build(cfg, device)
-    dist.check_speed_options(cfg, device)
-    dist.prepare(recipe, cfg, device)
+    speed.check_speed_options(cfg, device)
+    dist.check_ddp_options(cfg, device)
+    dist.sync_batch_norm(recipe, cfg)
+    speed.prepare(recipe, cfg, device)
+    dist.wrap_recipe(recipe, device)
     B = cfg.train.batch_size
     acc: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
@@ -119,7 +123,7 @@ def _bench(cfg: Config, device: torch.device, iters: int, warmup: int, peak_seco
     G = dist.unwrap(recipe.models.get("G_ema", recipe.models["G"]))
     z_dim = cfg.model.z_dim
     k = getattr(G, "num_classes", 0)  # a label input: classes, InfoGAN codes or clusters
-    source = recipe.next_batch()["A"] if is_translation(cfg) else None  # translation: G maps a batch of inputs
+    source = recipe.next_batch()["A"] if cfg.data_kind == "pairs" else None  # translation: G maps a batch of inputs
     was = G.training
     G.eval()
     with torch.no_grad(), recipe.autocast():

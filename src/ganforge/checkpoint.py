@@ -91,6 +91,20 @@ def save(state: dict[str, Any], path: Path, keep: int | None = None) -> Path:
     return path
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a small text file (``config.yaml``, ``eval.json``) atomically: a temporary file beside it, then a
+    rename, so a reader never sees half of it and a crash leaves the old one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -15,7 +15,7 @@
     ganforge mix runs/style --rows 4 --cols 4 --layers coarse --out mix.png   # style-mixing grid
     ganforge noise runs/style --seed 3 --n 8 --out noise.png              # same styles, new noise + std map
     ganforge project runs/style --image photo.png --space w+ --steps 300 --out proj/   # embed a real image
-    ganforge config                                             # every key with its default and meaning
+    ganforge config [PRESET]                                    # the keys a run uses (all: every recipe's)
     ganforge lab [--host 127.0.0.1] [--port 8000] [--runs runs] [--no-browser]   # the web app
     ganforge explain [TOPIC|all --out DIR [--fast]]              # the lecture companion
     ganforge train mnist --out runs/ddp --nproc 2               # DistributedDataParallel via torchrun
@@ -52,7 +52,7 @@ def eval_table(result: dict) -> str:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from ganforge.config import list_presets
+    from ganforge.recipes import list_presets
 
     presets = list_presets()
     width = max(len(n) for n, _ in presets)
@@ -62,10 +62,14 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from ganforge.config import describe_keys
+    from ganforge.recipes import describe_keys, load_config, resolve
 
-    for key, default, help_ in describe_keys():
-        print(f"{key:<20} {default:<10} {help_}")
+    if args.preset is None:  # every key of every recipe, each marked with the recipe or data it belongs to
+        rows = describe_keys()
+    else:  # the keys this preset's run uses, resolved
+        rows = describe_keys(resolve(load_config(args.preset, args.set)))
+    for key, value, help_ in rows:
+        print(f"{key:<22} {value:<10} {help_}")
     return 0
 
 
@@ -91,8 +95,8 @@ def _print_done(run_dir: Path) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ganforge.config import load_config
-    from ganforge.loop import resume, train
+    from ganforge.recipes import load_config
+    from ganforge.runner import resume, train
 
     code = _relaunch(args, args.argv)
     if code is not None:
@@ -107,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from ganforge.loop import resume
+    from ganforge.runner import resume
 
     code = _relaunch(args, args.argv)
     if code is not None:
@@ -119,13 +123,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from ganforge.pixels import to_uint8
-    from ganforge.sample import ImageRun, TranslationRun, load_run
+    from ganforge.sample import load_run
 
     out = Path(args.out)
     if args.n < 1:
         raise GanforgeError(f"--n must be >= 1, got {args.n}")
     run = load_run(args.run)
-    if isinstance(run, TranslationRun):  # held-out inputs, their translations and targets
+    if run.can("translate"):  # held-out inputs, their translations and targets
         if out.suffix not in (".png", ".npz"):
             raise GanforgeError(f"--out must be a .png (triptych rows) or .npz (input, output, target arrays), "
                                 f"got '{out.name}'")
@@ -137,14 +141,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
             np.savez_compressed(out, input=t[0].numpy(), output=t[1].numpy(), target=t[2].numpy())
         print(f"wrote {out}")
         return 0
-    image = isinstance(run, ImageRun)
+    image = run.can("images")
     allowed = (".png", ".npz") if image else (".npy", ".png")
     if out.suffix not in allowed:
         what = "a .png grid or .npz (images, uint8 N x H x W x C)" if image else ".npy (points) or .png (a picture)"
         raise GanforgeError(f"--out must be {what}, got '{out.name}'")
     if args.cls is not None and not image:
         raise GanforgeError("--class applies to conditional image runs")
-    style = _is_style(run)
+    style = run.can("style")
     if args.truncation != 1.0 and not style:
         raise GanforgeError("--truncation applies to StyleGAN runs (recipe=stylegan): other generators have no w_avg")
     trunc = {"truncation": args.truncation} if style else {}
@@ -167,10 +171,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from ganforge.sample import TranslationRun, load_run
+    from ganforge.sample import load_run
 
     run = load_run(args.run)
-    if not isinstance(run, TranslationRun):
+    if not run.can("translate"):
         raise GanforgeError(f"{args.run} is not a translation run (recipe pix2pix or cyclegan)")
     paths = run.translate_folder(args.input, args.out, direction=args.direction)
     print(f"wrote {len(paths)} image(s) to {args.out}")
@@ -178,14 +182,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from ganforge.sample import ImageRun, load_run
+    from ganforge.sample import load_run
 
     run = load_run(args.run)
-    if not isinstance(run, ImageRun):
+    if not run.can("images"):
         raise GanforgeError("interpolate works on image runs; for a 2-D run use `ganforge sample`")
     walk = {}
     if args.space != "z":
-        if not _is_style(run):
+        if not run.can("style"):
             raise GanforgeError(f"--space {args.space} needs a generator with a mapping network (recipe=stylegan); "
                                 "this run has z only")
         walk = {"space": args.space}
@@ -195,17 +199,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_style(run: object) -> bool:
-    from ganforge.sample import StyleModel
-
-    return isinstance(run, StyleModel)
-
-
 def _style_run(path: Path, command: str):
     from ganforge.sample import load_run
 
     run = load_run(path)
-    if not _is_style(run):
+    if not run.can("style"):
         raise GanforgeError(f"`ganforge {command}` works on StyleGAN runs (recipe=stylegan); {path} is a "
                             f"{run.config.recipe} run")
     return run
@@ -277,7 +275,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise GanforgeError(f"--n must be >= 10, got {args.n}")
     run = load_run(args.run)
     kwargs = {"features": args.features} if args.features else {}
-    if args.features and not hasattr(run, "extractor"):
+    if args.features and not run.can("features"):
         raise GanforgeError("--features applies to image runs")
     result = run.evaluate(n=args.n, seed=args.seed, **kwargs)
     print(eval_table(result))
@@ -322,16 +320,15 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from ganforge.bench import bench, table
-    from ganforge.config import load_config, resolve
-    from ganforge.loop import read_run_config, recipe_module, select_device
+    from ganforge.loop import select_device
+    from ganforge.recipes import apply_overrides, load_config, recipe_module, resolve
+    from ganforge.runfolder import read_config
 
     if args.iters < 1:
         raise GanforgeError(f"--iters must be >= 1, got {args.iters}")
     src = Path(args.model).expanduser()
     if src.is_dir():
-        from ganforge.config import apply_overrides
-
-        cfg = apply_overrides(read_run_config(src), args.set)
+        cfg = apply_overrides(read_config(src), args.set)
     else:
         cfg = load_config(args.model, args.set)
     if args.device is not None:
@@ -349,7 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("presets", help="list the shipped presets")
     s.set_defaults(fn=cmd_presets)
-    s = sub.add_parser("config", help="list every config key with its default and meaning")
+    s = sub.add_parser("config", help="list the config keys with their meaning: a preset's (resolved), or every "
+                                      "recipe's with its default")
+    s.add_argument("preset", nargs="?", default=None, metavar="PRESET_OR_YAML",
+                   help="show only the keys this preset's run uses, with its values")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field first")
     s.set_defaults(fn=cmd_config)
 
     def add_set(s: argparse.ArgumentParser) -> None:

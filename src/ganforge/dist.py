@@ -1,4 +1,4 @@
-"""Multi-process training on PyTorch's own engine, and the single-device speed options.
+"""Multi-process training on PyTorch's own engine: ranks, DDP wrapping, all-reduces, the launcher.
 
     torchrun --nproc-per-node 2 -m ganforge train mnist --out runs/ddp   # or: ganforge train ... --nproc 2
 
@@ -22,23 +22,20 @@ starts the process group (gloo on the CPU, NCCL on CUDA, one GPU per local rank)
 * ``train.sync_bn`` converts batch norm in the trained networks to SyncBatchNorm (statistics over the
   global batch); CUDA only (PyTorch's SyncBatchNorm refuses CPU modules), refused with gloo.
 
-Speed options (:func:`speed_up`): ``train.channels_last``, ``train.compile`` (``torch.compile`` of G
-and D), ``train.amp=bf16`` (autocast on CUDA only; refused on the CPU, where bf16 matmuls are about
-100x slower than fp32 here), and TF32 matmuls on CUDA; on the CPU ``train.keep_memory``
-(:func:`keep_freed_memory`).
+The single-device speed options (channels_last, ``torch.compile``, bf16 autocast, TF32, the CPU
+allocator) live in :mod:`ganforge.speed`. After building, the loop calls, in this order:
+:func:`sync_batch_norm` (on the plain modules), :func:`ganforge.speed.prepare` (``torch.compile``),
+then :func:`wrap_recipe` (DDP around the compiled networks); before building,
+:func:`ganforge.speed.check_speed_options` and :func:`check_ddp_options`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
 import os
-import platform
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -112,8 +109,10 @@ def barrier() -> None:
         tdist.barrier()
 
 
-def local_config(cfg: Config, world: int) -> Config:
-    """The config one rank trains with: ``train.batch_size`` split evenly over ``world`` processes."""
+def local_config(cfg: Config, world: int,
+                 check_batch: Callable[[Config, int, str], None] | None = None) -> Config:
+    """The config one rank trains with: ``train.batch_size`` split evenly over ``world`` processes.
+    ``check_batch(cfg, batch, where)``: the recipe's check of one process's batch (its ``check_batch``)."""
     B = cfg.train.batch_size
     if world <= 1:
         return cfg
@@ -121,12 +120,8 @@ def local_config(cfg: Config, world: int) -> Config:
         raise ConfigError(f"train.batch_size ({B}) is the global batch and must be divisible by the number of "
                           f"processes ({world}); e.g. train.batch_size={max(world, B // world * world)}")
     local = B // world
-    if cfg.model.mbstd and local % (cfg.model.mbstd * cfg.model.pack):
-        raise ConfigError(f"each of the {world} processes gets {local} samples, which model.mbstd group size "
-                          f"({cfg.model.mbstd}) times model.pack ({cfg.model.pack}) must divide")
-    if cfg.model.pack > 1 and local % cfg.model.pack:
-        raise ConfigError(f"each of the {world} processes gets {local} samples, not a multiple of model.pack "
-                          f"({cfg.model.pack})")
+    if check_batch is not None:  # the recipe's own rule for D's batch (packs, minibatch-std groups)
+        check_batch(cfg, local, f"each of the {world} processes' share of train.batch_size")
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, batch_size=local))
 
 
@@ -213,146 +208,36 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
-# --------------------------------------------------------------------------- single-device speed
+# --------------------------------------------------------------------------- preparing a recipe
 
-def prepare(recipe: Any, cfg: Config, device: torch.device) -> None:
-    """In place, after the networks are built (and restored): the speed options, then DDP.
-
-    Order: channels_last and SyncBatchNorm on the plain modules, ``torch.compile``, then the DDP
-    wrapper around the compiled module. The optimisers keep pointing at the same parameters.
-    """
-    trainable = sorted({p.module for p in recipe.phases})
-    tc = cfg.train
-    if tc.sync_bn and world_size() > 1:
-        for k in trainable:
+def sync_batch_norm(recipe: Any, cfg: Config) -> None:
+    """In place, on the plain modules before :func:`ganforge.speed.prepare` (``torch.compile`` must see the
+    converted networks): SyncBatchNorm in the trained networks, with ``train.sync_bn`` when world > 1."""
+    if cfg.train.sync_bn and world_size() > 1:
+        for k in _trained(recipe):
             recipe.models[k] = nn.SyncBatchNorm.convert_sync_batchnorm(recipe.models[k])
-    speed_up(recipe.models, trainable, cfg, device)
-    if tc.channels_last:
-        recipe.next_batch = channels_last_batches(recipe.next_batch)
-    wrap(recipe.models, trainable, device)
-    recipe.autocast = autocast_for(cfg, device)
 
 
-def check_speed_options(cfg: Config, device: torch.device) -> None:
-    """Refuse combinations that cannot work or would be slow, naming the value."""
+def wrap_recipe(recipe: Any, device: torch.device) -> None:
+    """In place, after :func:`ganforge.speed.prepare`: :func:`wrap` around the recipe's trained networks
+    (the compiled modules, when ``train.compile``). The optimisers keep pointing at the same parameters."""
+    wrap(recipe.models, _trained(recipe), device)
+
+
+def _trained(recipe: Any) -> list[str]:
+    return sorted({p.module for p in recipe.phases})
+
+
+def check_ddp_options(cfg: Config, device: torch.device) -> None:
+    """Refuse options that cannot work under DDP, naming the value (single-device speed options:
+    :func:`ganforge.speed.check_speed_options`)."""
     tc = cfg.train
-    if tc.amp == "bf16" and device.type != "cuda":
-        raise ConfigError("train.amp=bf16 runs on CUDA only: on this CPU bf16 matmuls are about 100x slower than "
-                          "fp32; use train.amp=none (the default) or --device cuda")
     if tc.sync_bn and world_size() > 1 and device.type != "cuda":  # one process: nothing to synchronise, harmless
         raise ConfigError("train.sync_bn=true needs CUDA: PyTorch's SyncBatchNorm works with GPU modules only; "
                           "on the CPU each process normalises over its own share of the batch (train.sync_bn=false)")
     if tc.reuse_fake and world_size() > 1:
         raise ConfigError("train.reuse_fake works in one process only: under DDP the G forward of the D phase "
                           "would bypass G's DistributedDataParallel wrapper (train.reuse_fake=false)")
-
-
-def speed_up(models: dict[str, nn.Module], trainable: list[str], cfg: Config, device: torch.device) -> None:
-    """In place: channels_last layout and ``torch.compile`` for the trained networks, per ``cfg.train``."""
-    tc = cfg.train
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-    if tc.channels_last:
-        for m in models.values():
-            m.to(memory_format=torch.channels_last)
-    if tc.compile:
-        for k in trainable:
-            models[k] = torch.compile(models[k])
-
-
-# glibc's mallopt parameters (malloc.h), and the values its own adjustment reaches once large blocks have
-# been freed (64-bit: mmap threshold up to 32 MiB, trim threshold twice that, at most 65,536 mmaps)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
-_GLIBC_SETTLED = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: 64 * 2**20, _M_MMAP_MAX: 65536}
-
-
-_USER_KNOBS = ("mmap_max", "mmap_threshold", "trim_threshold", "top_pad")  # MALLOC_*_ / glibc.malloc.* names
-_kept = {"depth": 0}  # nesting of keep_freed_memory(True) calls (training inside a bench, threads)
-_kept_lock = threading.Lock()
-
-
-def _glibc() -> ctypes.CDLL | None:
-    """glibc's C library, when this process runs on it and the user has not set its thresholds already
-    (``MALLOC_MMAP_MAX_``-style environment variables or ``GLIBC_TUNABLES``), else None."""
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return None
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if any(f"MALLOC_{k.upper()}_" in os.environ or f"glibc.malloc.{k}=" in tunables for k in _USER_KNOBS):
-        return None  # the user's own settings of these thresholds win
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
-
-
-def keep_freed_memory(on: bool) -> bool:
-    """Process-wide: keep the memory that tensors free in the process for reuse (``on``), or stop doing so
-    and return what is free to the OS. Returns whether the setting took (Linux with glibc, malloc not
-    tuned by the user through the environment; elsewhere it does nothing and returns False). Calls nest:
-    the setting ends with the ``False`` call that matches the first ``True`` one.
-
-    By default glibc serves every block over its mmap threshold (128 KiB, rising to at most 32 MiB)
-    with a fresh ``mmap`` and unmaps it on ``free``; a CPU training step allocates and frees the same
-    large activations every iteration, so each step faults all of them in again: 30,000-70,000 page
-    faults and ~10% system time per step of a plain DCGAN-64 loop on 2 cores here. With ``on``, large
-    blocks come from the heap (``M_MMAP_MAX`` = 0) and freed memory stays there (``M_TRIM_THRESHOLD``
-    2 GiB): the process keeps its peak working set. ``keep_freed_memory(False)`` calls ``malloc_trim``
-    to return what is free, and does not restore glibc's start-up state exactly: once ``mallopt`` has
-    been called glibc no longer adjusts its thresholds itself, and its start-up values (128 KiB) would
-    leave the process slower than before, so it sets the values that adjustment settles on in a process
-    that frees large blocks (mmap above 32 MiB, trim above 64 MiB).
-    The training loop turns it on for CPU runs (``train.keep_memory``) and off when it ends.
-    """
-    libc = _glibc()
-    if libc is None:
-        return False
-    with _kept_lock:
-        if on:
-            _kept["depth"] += 1
-            if _kept["depth"] == 1 and not (libc.mallopt(_M_MMAP_MAX, 0) == 1
-                                            and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1):
-                _kept["depth"] = 0
-                return False
-        else:
-            if _kept["depth"] == 0:
-                return False
-            _kept["depth"] -= 1
-            if _kept["depth"] == 0:
-                for param, value in _GLIBC_SETTLED.items():
-                    libc.mallopt(param, value)
-                libc.malloc_trim(0)
-    return True
-
-
-@contextlib.contextmanager
-def freed_memory_kept(on: bool = True) -> Iterator[bool]:
-    """:func:`keep_freed_memory` for the duration of a ``with`` block (which gets whether it took)."""
-    took = keep_freed_memory(True) if on else False
-    try:
-        yield took
-    finally:
-        if took:
-            keep_freed_memory(False)
-
-
-def channels_last_batches(next_batch: Callable[[], dict[str, torch.Tensor]]) -> Callable[[], dict[str, torch.Tensor]]:
-    """A batch source whose image tensors (4-D) come in the channels_last layout."""
-
-    def wrapped() -> dict[str, torch.Tensor]:
-        return {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
-                for k, v in next_batch().items()}
-
-    return wrapped
-
-
-def autocast_for(cfg: Config, device: torch.device) -> Callable[[], contextlib.AbstractContextManager]:
-    """A context factory for the phases' forward passes: bf16 autocast on CUDA when asked, else nothing."""
-    if cfg.train.amp == "bf16" and device.type == "cuda":
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext
 
 
 # --------------------------------------------------------------------------- launcher

@@ -5,7 +5,9 @@ The training loop hands every logged record to a :class:`DivergenceGuard`::
     guard = DivergenceGuard(cfg, run_dir, state)          # state: the checkpoint resumed from, or None
     diagnosis = guard.check(step, record, recipe.models)   # None while training is healthy
     if diagnosis is not None:
-        step, history = guard.recover(diagnosis, recipe, accum, counts, device)  # or raises TrainingDiverged
+        rollback = guard.decide(diagnosis)           # or raises TrainingDiverged (train.on_diverge=stop)
+        ... the loop restores rollback.state and scales the learning rates by rollback.lr_ratio ...
+        guard.rolled_back(diagnosis, rollback, step, history)
 
 Three failures are detected:
 
@@ -88,6 +90,16 @@ def d_wins(loss: str, record: dict[str, float], grad_peak: float) -> bool:
     return record["D/real"] >= limits[0] and record["D/fake"] <= limits[1] and vanished
 
 
+@dataclass
+class Rollback:
+    """A decision to roll back: the checkpoint ``state`` to restore, and the factor ``lr_ratio`` for every
+    learning rate (relative to the checkpoint's); ``lr_scale`` is the scale against the run's own."""
+
+    state: dict[str, Any]
+    lr_ratio: float
+    lr_scale: float
+
+
 class DivergenceGuard:
     """Checks each logged record; stops or rolls back as ``train.on_diverge`` says."""
 
@@ -117,7 +129,7 @@ class DivergenceGuard:
         if name is not None:
             return Diagnosis(step, "nonfinite-param", f"parameter {name} holds NaN or inf", step)
         self.grad_peak = max(self.grad_peak, record.get("Grad/G", 0.0))
-        if self.patience and d_wins(self.cfg.loss, record, self.grad_peak):
+        if self.patience and d_wins(self.cfg.loss.name, record, self.grad_peak):
             self._streak.append(step)
             if len(self._streak) >= self.patience:
                 since = self._streak[0]
@@ -165,9 +177,9 @@ class DivergenceGuard:
                 return state
         return None
 
-    def recover(self, diag: Diagnosis, recipe: Any, accum: dict[str, torch.Tensor], counts: dict[str, int],
-                device: torch.device) -> tuple[int, list[dict[str, float]]]:
-        """Stop (raise :class:`TrainingDiverged`) or roll back; returns the restored (step, history)."""
+    def decide(self, diag: Diagnosis) -> Rollback:
+        """What to do about ``diag``: raises :class:`TrainingDiverged` to stop, else the rollback for the loop
+        to carry out (restore ``state``, multiply every learning rate by ``lr_ratio``), then :meth:`rolled_back`."""
         if self.policy == "stop":
             self._stop(diag, "")
         if self.rollbacks >= self.max_rollbacks:
@@ -175,25 +187,18 @@ class DivergenceGuard:
         state = self._good_checkpoint(diag.since)
         if state is None:
             self._stop(diag, f" (no finite checkpoint from before step {diag.since} to roll back to)")
-        from ganforge.loop import restore_state  # the loop imports this module
-
-        accum.clear()
-        counts.clear()
-        step, history = restore_state(recipe, state, accum, counts, device)
-        self.rollbacks += 1
         new_scale = self.lr_scale * self.factor
         ratio = new_scale / float(state.get("health", {}).get("lr_scale", 1.0))  # relative to the checkpoint's
-        for opt in recipe.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] *= ratio
-        for sched in recipe.schedulers.values():
-            sched.base_lrs = [lr * ratio for lr in sched.base_lrs]
-        self.lr_scale = new_scale
+        return Rollback(state, ratio, new_scale)
+
+    def rolled_back(self, diag: Diagnosis, rollback: Rollback, step: int, history: list[dict[str, float]]) -> None:
+        """Record a rollback the loop has carried out (restored to ``step`` with ``history``)."""
+        self.rollbacks += 1
+        self.lr_scale = rollback.lr_scale
         self._streak = []
         if self.write:
             with (self.run_dir / "metrics.jsonl").open("w") as f:  # drop what was logged after the checkpoint
                 for rec in [*history, *[e for e in self.events if e["step"] <= step]]:
                     f.write(json.dumps(rec) + "\n")
-        self._log(diag, f"rolled back to step {step} with learning rates x{new_scale:g} "
+        self._log(diag, f"rolled back to step {step} with learning rates x{rollback.lr_scale:g} "
                         f"(rollback {self.rollbacks} of {self.max_rollbacks})")
-        return step, history

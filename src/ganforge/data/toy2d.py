@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge.config import DataConfig
+from ganforge.config import ToyData as DataConfig
 from ganforge.errors import DataError
 
 

@@ -171,9 +171,9 @@ def run_topic(name: str, out: str | Path | None = None, *, fast: bool = False, s
               run_dir: str | Path | None = None) -> TopicResult:
     """Compute one topic; with ``out``, write ``out/NAME.png`` and ``out/NAME.json`` (numbers + summary)."""
     if name not in TOPICS:
-        from ganforge.config import _nearest
+        from ganforge.config import nearest
 
-        raise GanforgeError(f"unknown topic {name!r}{_nearest(name, list(TOPICS))} "
+        raise GanforgeError(f"unknown topic {name!r}{nearest(name, list(TOPICS))} "
                             f"(topics: {', '.join(TOPICS)}, or 'all')")
     if run_dir is not None and not Path(run_dir).expanduser().is_dir():
         raise GanforgeError(f"--run {run_dir}: no such run folder")

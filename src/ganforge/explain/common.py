@@ -24,9 +24,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import nn
 
-from ganforge.config import Config, load_config, resolve
+from ganforge.config import Config
 from ganforge.loop import seed_everything, train_iteration
-from ganforge.recipes import gan
+from ganforge.recipes import gan, load_config, resolve
 from ganforge.recipes.base import Recipe
 
 DPI = 100
@@ -166,7 +166,7 @@ def digits_settings(fast: bool) -> dict[str, int]:
 
 def digits_overrides(fast: bool, variant: str = "resize") -> list[str]:
     s = digits_settings(fast)
-    return ["data.name=digits8", f"model.ngf={s['width']}", f"model.ndf={s['width']}",
+    return ["data.name=digits8", f"model.g_width={s['width']}", f"model.d_width={s['width']}",
             f"train.batch_size={s['batch']}", "train.ema=0", "train.progress=false"] + DIGIT_VARIANTS[variant]
 
 
@@ -174,7 +174,7 @@ def trained_digits(ctx: Context, variant: str = "resize") -> TrainedDigits:
     """A small DCGAN (32 px, the `mnist` preset at a small width) trained on scikit-learn's digits, FID measured
     in the shipped MNIST classifier's features every few steps. Cached per (variant, fast, seed) in-process, so
     `explain all` trains each variant once."""
-    from ganforge.sample import make_model
+    from ganforge.sample import make_sampler
 
     key = (variant, ctx.fast, ctx.seed)
     if key in _DIGITS_CACHE:
@@ -187,7 +187,7 @@ def trained_digits(ctx: Context, variant: str = "resize") -> TrainedDigits:
     replaced = _surgery(variant, recipe.models)
     if replaced and variant == "maxpool-in-D":  # new parameters: a fresh optimiser that sees them
         recipe.optimizers["D"] = gan.make_optimizer(cfg, recipe.models["D"].parameters(), cfg.optim.lr_d)
-    model = make_model(cfg, recipe.models, recipe.extra_state)
+    model = make_sampler(cfg, recipe.models, recipe.extra_state)
     history: list[dict[str, float]] = []
     logs: dict[str, list[float]] = {}
     for i in range(s["steps"]):

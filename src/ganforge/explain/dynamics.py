@@ -17,7 +17,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from ganforge.explain.common import Context, TopicResult, new_figure, step, toy_recipe
 from ganforge.metrics import mode_stats, wasserstein1
-from ganforge.sample import eval_mode, make_model
+from ganforge.sample import eval_mode, make_sampler
 
 # --------------------------------------------------------------------------- 5. mode collapse
 
@@ -39,7 +39,7 @@ def mode_collapse(ctx: Context) -> TopicResult:
         curves[name] = []
         for k in range(seeds):
             recipe, cfg = toy_recipe(replace(ctx, seed=ctx.seed + k), over)
-            model = make_model(cfg, recipe.models, recipe.extra_state)
+            model = make_sampler(cfg, recipe.models, recipe.extra_state)
             centers, std = model.distribution.centers.numpy(), model.distribution.std
             curve = []
             for i in range(steps):
@@ -169,7 +169,7 @@ def wgan_critic(ctx: Context) -> TopicResult:
     # step at a 5x higher learning rate (the WGAN paper trains the critic far ahead for the same reason)
     recipe, cfg = toy_recipe(ctx, ["loss=wgan-gp", "model.mbstd=0", "data.std=0.05", "optim.decay=none",
                                    "train.d_steps=20", "optim.lr_d=1e-3", "optim.lr_g=2e-4"])
-    model = make_model(cfg, recipe.models, recipe.extra_state)
+    model = make_sampler(cfg, recipe.models, recipe.extra_state)
     mean, scale = recipe.extra_state["data_mean"], recipe.extra_state["data_scale"]
 
     def training_coords(points: np.ndarray) -> torch.Tensor:  # data coordinates -> what the critic sees

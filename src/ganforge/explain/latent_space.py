@@ -52,18 +52,17 @@ def path_norms(sample: Callable[[int, torch.Generator], torch.Tensor], pairs: in
 
 def _model(ctx: Context) -> tuple[Any, str]:
     """An image model to draw paths with: the given run, or a small DCGAN trained on digits."""
-    from ganforge.sample import load_run, make_model
+    from ganforge.sample import load_run, make_sampler
 
     if ctx.run_dir is not None:
         from ganforge.errors import GanforgeError
-        from ganforge.sample import ImageRun
 
         run = load_run(ctx.run_dir)
-        if not isinstance(run, ImageRun):
+        if not run.can("images"):
             raise GanforgeError(f"--run {ctx.run_dir} is a 2-D run; the latent topic walks an image run's generator")
         return run, f"run {ctx.run_dir}"
     t = trained_digits(ctx, "resize")
-    model = make_model(t.cfg, t.recipe.models, t.recipe.extra_state)
+    model = make_sampler(t.cfg, t.recipe.models, t.recipe.extra_state)
     return model, f"a small DCGAN (resize-conv) trained {t.history[-1]['step']} steps on scikit-learn's digits"
 
 

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.checkpoint import list_checkpoints
-from ganforge.config import is_image, is_translation
 from ganforge.errors import GanforgeError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # one path component, not starting with "."
@@ -43,14 +42,15 @@ class GalleryError(GanforgeError):
 
 def views(cfg: Any) -> list[str]:
     """What the gallery can show for a run with this config."""
-    if is_translation(cfg):
+    if cfg.data_kind == "pairs":
         return ["triptychs"]  # held-out input | output | target (cyclegan: input | G(input) | F(G(input)))
-    if not is_image(cfg):
+    if cfg.data_kind == "toy":
         return ["scatter"]
     out = ["grid", "interpolate"]
     if cfg.recipe == "stylegan":
         out.append("mix")  # the style-mixing grid by coarse / middle / fine layers
-    if cfg.model.cond != "none" and not cfg.model.clusters:  # k-means clusters are not classes a user picks
+    # (StyleGAN's model section has no labels; k-means clusters are not classes a user picks)
+    if getattr(cfg.model, "cond", "none") != "none" and not cfg.model.clusters:
         out.append("classes")
     return out
 
@@ -85,7 +85,7 @@ class Gallery:
 
     def list(self) -> list[dict[str, Any]]:
         """Every run folder under the root: name, kind, data, loss, step of the newest checkpoint, views."""
-        from ganforge.loop import read_run_config
+        from ganforge.runfolder import read_config
 
         if not self.root.is_dir():
             return []
@@ -93,15 +93,15 @@ class Gallery:
         for child in sorted(self.root.iterdir())[:MAX_RUNS]:
             try:
                 p = self.path(child.name)
-                cfg = read_run_config(p)
+                cfg = read_config(p)
             except (GanforgeError, OSError, ValueError, TypeError, AttributeError):
                 continue  # not a run folder, or one with a config this version cannot read
             ckpts = list_checkpoints(p)
             if not ckpts:
                 continue
-            kind = "translation" if is_translation(cfg) else "image" if is_image(cfg) else "2d"
+            kind = {"pairs": "translation", "images": "image", "toy": "2d"}[cfg.data_kind]
             out.append({"name": child.name, "kind": kind, "data": cfg.data.name,
-                        "loss": cfg.loss, "step": int(ckpts[-1].stem.split("_")[1]), "views": views(cfg),
+                        "loss": cfg.loss.name, "step": int(ckpts[-1].stem.split("_")[1]), "views": views(cfg),
                         "num_classes": int(cfg.model.num_classes or 0) if "classes" in views(cfg) else 0})
         return out
 

@@ -124,9 +124,9 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
         bounds = toy_bounds(real, fake)
         _, _, heat = decision_surface(run.score, bounds, res=res)
         r3 = lambda a: np.round(np.asarray(a, dtype=np.float64), 4).tolist()  # noqa: E731
-        return {"name": name, "step": run.step, "loss": run.config.loss, "bounds": list(bounds), "real": r3(real),
+        return {"name": name, "step": run.step, "loss": run.config.loss.name, "bounds": list(bounds), "real": r3(real),
                 "fake": r3(fake), "heat": r3(np.nan_to_num(heat)), "res": res,
-                "prob": run.config.loss in ("minimax", "ns")}
+                "prob": run.config.loss.name in ("minimax", "ns")}
 
     @app.get("/api/runs/{name}/grid.png")
     def grid(name: str, n: int = Query(64, ge=1, le=256), seed: int = Query(0, ge=0, le=2**31 - 1),

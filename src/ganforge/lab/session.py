@@ -8,7 +8,7 @@
 Nothing here re-implements training: the config comes from the distribution's preset
 (``load_config``) plus the user's settings, checked by ``from_dict`` and ``resolve``;
 models, optimisers and phases come from ``recipes.gan.build``; one iteration is
-``loop.train_iteration``; pictures of D and metrics go through ``sample.make_model``
+``loop.train_iteration``; pictures of D and metrics go through ``sample.make_sampler``
 (:class:`~ganforge.sample.toy.ToyModel`), and "save" writes ``config.yaml`` and a
 checkpoint with ``loop.write_config`` / ``loop.save_state``.
 
@@ -40,11 +40,14 @@ import numpy as np
 import torch
 
 from ganforge import losses
-from ganforge.config import LOSSES, TOY_DISTRIBUTIONS, Config, from_dict, load_config, resolve, to_dict
+from ganforge.config import TOY_DISTRIBUTIONS, Config, to_dict
 from ganforge.errors import GanforgeError
-from ganforge.loop import prepare_run_dir, save_state, seed_everything, train_iteration, write_config
-from ganforge.recipes import gan
-from ganforge.sample import eval_mode, make_model
+from ganforge.loop import save_state, seed_everything, train_iteration
+from ganforge.losses import ADVERSARIAL as LOSSES
+from ganforge.recipes import config_from_dict, gan, load_config, resolve
+from ganforge.runfolder import prepare as prepare_run_dir
+from ganforge.runfolder import write_config
+from ganforge.sample import eval_mode, make_sampler
 from ganforge.viz import toy_bounds
 
 N_VIEW = 512  # points of each kind in a frame
@@ -98,7 +101,7 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "distribution": Setting(None, "choice", tuple(d for d in TOY_DISTRIBUTIONS if d != "points") + (DRAW,),
                             help="the real data; 'draw' = the points drawn on the canvas"),
-    "loss": Setting("loss", "choice", LOSSES, help="adversarial loss"),
+    "loss": Setting("loss.name", "choice", LOSSES, help="adversarial loss"),
     "d_steps": Setting("train.d_steps", "int", lo=1, hi=10, live=True, help="k: D steps per G step"),
     "lr_g": Setting("optim.lr_g", "float", lo=1e-6, hi=0.1, live=True, help="generator learning rate"),
     "lr_d": Setting("optim.lr_d", "float", lo=1e-6, hi=0.1, live=True, help="discriminator learning rate"),
@@ -211,7 +214,7 @@ class LabSession:
                 for p in parents:
                     node = node[p]
                 node[leaf] = value
-        return resolve(from_dict(cfg))  # types, bounds and cross-field rules: ConfigError names the value
+        return resolve(config_from_dict(cfg))  # types, bounds and cross-field rules: ConfigError names the value
 
     def build(self) -> None:
         """(Re)start training from step 0 with the current settings and seed."""
@@ -219,7 +222,7 @@ class LabSession:
         seed_everything(cfg.seed)
         self.cfg = cfg
         self.recipe = gan.build(cfg, self.device)
-        self.model = make_model(cfg, self.recipe.models, self.recipe.extra_state, self.device)
+        self.model = make_sampler(cfg, self.recipe.models, self.recipe.extra_state, self.device)
         self.step, self.frames, self.elapsed = 0, 0, 0.0
         self.accum: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
@@ -247,7 +250,7 @@ class LabSession:
         if restart:
             self.build()
             return True
-        self.cfg = from_dict({**to_dict(self.cfg), "optim": to_dict(cfg.optim), "train": to_dict(cfg.train)})
+        self.cfg = config_from_dict({**to_dict(self.cfg), "optim": to_dict(cfg.optim), "train": to_dict(cfg.train)})
         for phase in self.recipe.phases:
             if phase.module == "D":
                 phase.repeats = cfg.train.d_steps
@@ -321,7 +324,7 @@ class LabSession:
         header = {
             "step": self.step, "losses": {k: v for k, v in logs.items() if math.isfinite(v)},
             "metrics": self.metrics if metrics else None, "bounds": list(self.bounds), "heat_res": HEAT_RES,
-            "heat_range": [float(heat.min()), float(heat.max())], "prob": self.cfg.loss in ("minimax", "ns"),
+            "heat_range": [float(heat.min()), float(heat.max())], "prob": self.cfg.loss.name in ("minimax", "ns"),
             "manifold_shape": list(self.manifold_shape), "grad_mean": float(np.linalg.norm(arrows, axis=1).mean()),
             "diverged": self.diverged,
         }
@@ -339,7 +342,7 @@ class LabSession:
         """Fake points and minus the gradient of the generator loss w.r.t. each of them (data units)."""
         fake = self._generate(self.z_view).requires_grad_(True)  # (N, 2)
         with torch.enable_grad():
-            loss_G = losses.g_loss(self.cfg.loss, self.recipe.models["D"](fake))
+            loss_G = losses.g_loss(self.cfg.loss.name, self.recipe.models["D"](fake))
             (grad,) = torch.autograd.grad(loss_G, fake)  # (N, 2); D's parameters get no gradient
         scale = float(self.recipe.extra_state["data_scale"])
         arrows = (-grad * (len(fake) / scale)).cpu().numpy()  # per-sample loss, in data coordinates
@@ -363,7 +366,7 @@ class LabSession:
         on it. Drawn points are copied into the folder (``points.npy``) and the config points there.
         """
         run_dir = Path(run_dir)
-        cfg = from_dict(to_dict(self.cfg))
+        cfg = config_from_dict(to_dict(self.cfg))
         cfg.train.steps = max(1, self.step)  # resume with --set train.steps=N to train on
         cfg.train.progress = True
         prepare_run_dir(run_dir)  # refuses a non-empty folder

@@ -8,27 +8,55 @@ vs F(b)) and D_B (real B vs G(a)). The objective (eq. 3, plus the identity term 
     L = L_GAN(G, D_B) + L_GAN(F, D_A) + lambda * (||F(G(a)) - a||_1 + ||G(F(b)) - b||_1)
         + identity_weight * lambda * (||G(b) - b||_1 + ||F(a) - a||_1)
 
-with the least-squares GAN loss (``loss=lsgan``), lambda = ``cycle_weight`` (10), identity_weight 0.5.
+with the least-squares GAN loss (``loss=lsgan``), lambda = ``loss.cycle_weight`` (10), identity_weight 0.5.
 Names: the paper's X, Y are our A, B; its D_X, D_Y our D_A, D_B.
 
 As in the paper's code, one optimiser updates G and F together and one updates D_A and D_B: the models
 are ``"G"`` = :class:`GeneratorPair` (G and F) and ``"D"`` = :class:`DiscriminatorPair` (D_A and D_B),
 each one module whose forward computes everything a phase needs (so DDP sees every parameter used).
 Phases per iteration: ``G`` then ``D``, D seeing real images and fakes from a history pool of
-``train.pool`` (50) generated images per domain. ``optim.decay=linear`` gives the constant-then-linear
+``loss.pool`` (50) generated images per domain. ``optim.decay=linear`` gives the constant-then-linear
 schedule. The pool lives in the recipe's ``extra_state`` and so survives a resume.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from ganforge import losses
-from ganforge.config import Config
+from ganforge.config import Config, choices, num
+from ganforge.recipes import translation
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 from ganforge.recipes.gan import linear_decay, make_optimizer
 from ganforge.recipes.translation import ImagePool, batch_source, check_data, discriminator, generator
+
+LOSSES = ("lsgan", "ns", "minimax", "hinge")
+DATA = translation.DATA
+optim_defaults = translation.optim_defaults
+check_batch = translation.check_batch
+
+
+@dataclass
+class CycleGANLoss:
+    """The adversarial losses of both directions, cycle consistency and identity (eq. 3 and sec. 5.2)."""
+
+    name: str = choices(*LOSSES, help="adversarial loss (lsgan in the paper)")
+    cycle_weight: float = num(10.0, min=0.0, help="weight lambda of the cycle-consistency loss")
+    identity_weight: float = num(0.5, min=0.0, help="identity loss weight as a fraction of cycle_weight (0.5 = "
+                                 "0.5 * lambda; 0 = off)")
+    pool: int = num(50, min=0, help="history of generated images the discriminators also see (Shrivastava et "
+                    "al.; 0 = off)")
+
+
+def sections(kind: str) -> tuple[type, type]:
+    return translation.TranslatorModel, CycleGANLoss
+
+
+def resolve(cfg: Config) -> None:
+    translation.resolve(cfg, g_arch="resnet", norm="instance")
 
 
 class GeneratorPair(nn.Module):
@@ -71,11 +99,11 @@ def validate(cfg: Config) -> None:
 def build(cfg: Config, device: torch.device) -> Recipe:
     models = {k: v.to(device) for k, v in build_models(cfg).items()}
     next_batch = batch_source(cfg, device, unpaired=True)
-    kind, lam, idt = cfg.loss, cfg.cycle_weight, cfg.identity_weight
+    kind, lam, idt = cfg.loss.name, cfg.loss.cycle_weight, cfg.loss.identity_weight
     c, S = cfg.data.channels, cfg.data.size
     extra: dict[str, torch.Tensor] = {}
-    pool_A = ImagePool(extra, "pool_A", cfg.train.pool, (c, S, S), device)  # past F(b): D_A's fakes
-    pool_B = ImagePool(extra, "pool_B", cfg.train.pool, (c, S, S), device)  # past G(a): D_B's fakes
+    pool_A = ImagePool(extra, "pool_A", cfg.loss.pool, (c, S, S), device)  # past F(b): D_A's fakes
+    pool_B = ImagePool(extra, "pool_B", cfg.loss.pool, (c, S, S), device)  # past G(a): D_B's fakes
     stash: dict[str, torch.Tensor] = {}  # the G phase's fakes, detached, for the D phase that follows
 
     def g_step(models: Models, batch: Batch):

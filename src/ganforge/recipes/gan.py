@@ -4,7 +4,7 @@
     recipe = build(resolve(load_config("mnist")), torch.device("cpu"))    # images, DCGAN
 
 Phases per iteration: ``D`` runs ``train.d_steps`` times (k in Goodfellow et al.,
-Algorithm 1), then ``D_r1`` when R1 is on (``r1_gamma`` > 0; every ``train.r1_every``
+Algorithm 1), then ``D_r1`` when R1 is on (``loss.r1_gamma`` > 0; every ``train.r1_every``
 iterations), then ``G`` once. During ``D`` the fake batch is detached, so G does not
 move; during ``G`` the loop freezes D, so D does not move either. ``G`` draws new noise
 (Goodfellow et al., Algorithm 1) or, with ``train.reuse_fake``, back-propagates through
@@ -22,37 +22,176 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from ganforge import losses
-from ganforge.config import Config, is_image
+from ganforge.config import Config, ImageData, choices, num
 from ganforge.data.toy2d import make_distribution, normaliser
 from ganforge.errors import ConfigError
 from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 
 if TYPE_CHECKING:
-    from ganforge.data.images import ImageSet
+    from ganforge.data.imageset import ImageSet
+
+LOSSES = losses.ADVERSARIAL  # every adversarial loss
+DATA = ("toy", "images")  # 2-D points (MLPs) and images (DCGAN)
+IMAGE_SIZES = (28, 32, 64, 128)
+
+
+@dataclass
+class MLPModel:
+    """The networks for 2-D points: MLPs (Goodfellow et al., 2014), with PacGAN and minibatch std."""
+
+    z_dim: int = num(2, min=1, help="noise size")
+    g_width: int = num(256, min=1, help="generator hidden width")
+    g_depth: int = num(3, min=1, help="generator hidden layers")
+    g_norm: str = choices("none", "batch", help="normalisation in the generator's hidden layers")
+    d_width: int = num(256, min=1, help="discriminator hidden width")
+    d_depth: int = num(3, min=1, help="discriminator hidden layers")
+    pack: int = num(1, min=1, help="PacGAN packing degree (1 = off): D judges `pack` samples jointly")
+    mbstd: int = num(0, min=0, help="minibatch-std group size in D (0 = off)")
+
+
+@dataclass
+class DCGANModel:
+    """The networks for images: DCGAN (Radford et al., 2015), optionally conditional or with an InfoGAN code."""
+
+    z_dim: int = num(100, min=1, help="noise size")
+    g_width: int = num(64, min=1, help="generator width: channels of its last hidden layer (ngf)")
+    d_width: int = num(64, min=1, help="discriminator width: channels of its first layer (ndf)")
+    upsample: str = choices("deconv", "resize", help="transposed conv 4-2-1, or nearest resize + conv")
+    d_norm: str = choices("auto", "batch", "none", "spectral", "instance",
+                          help="normalisation in D (auto = batch; instance for wgan-gp)")
+    mbstd: int = num(0, min=0, help="minibatch-std group size in D (0 = off)")
+    cond: str = choices("none", "concat", "projection",
+                        help="conditional GAN: labels into G (embedding + concat) and D (concat or projection)")
+    num_classes: int | None = num(None, min=0, help="classes of a conditional model (null = from the data; "
+                                  "filled in when training starts)")
+    clusters: int = num(0, min=0, help="condition G and D on k-means clusters of the training images instead of "
+                        "class labels (unsupervised); samples draw clusters by their frequency (0 = off)")
+    codes: int = num(0, min=0, help="InfoGAN categorical code with this many values, learnt without labels: G "
+                     "gets a code, D's Q head must recover it (0 = off)")
+
+
+@dataclass
+class GANLoss:
+    """The adversarial loss and its penalties."""
+
+    name: str = choices(*LOSSES, help="adversarial loss")
+    gp_weight: float = num(10.0, min=0.0, help="wgan-gp: gradient-penalty weight lambda")
+    clip: float = num(0.01, min=0.0, help="wgan: weight-clipping bound c")
+    r1_gamma: float = num(0.0, min=0.0, help="R1 penalty weight gamma on real images (Mescheder et al. 2018; "
+                          "gamma/2 E||grad D(real)||^2, every train.r1_every steps; 0 = off)")
+
+
+@dataclass
+class DCGANLoss(GANLoss):
+    """The image GAN's loss: :class:`GANLoss` and InfoGAN's code-recovery weight."""
+
+    info_weight: float = num(1.0, min=0.0, help="InfoGAN (model.codes > 0): weight lambda of the code-recovery "
+                             "(mutual information) loss")
+
+
+def sections(kind: str) -> tuple[type, type]:
+    """The ``model`` and ``loss`` section classes for data of ``kind``."""
+    return (MLPModel, GANLoss) if kind == "toy" else (DCGANModel, DCGANLoss)
+
+
+#: Per-loss defaults: optimiser, lr, betas, k. GAN/NS/LSGAN/hinge: Radford et al. (Adam 2e-4, 0.5);
+#: WGAN: Arjovsky et al. (RMSprop 5e-5, n_critic 5); WGAN-GP: Gulrajani et al. (Adam 1e-4, (0, 0.9), 5).
+LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "minimax": dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1),
+    "ns": dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1),
+    "hinge": dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1),
+    "lsgan": dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1),
+    "wgan": dict(name="rmsprop", lr=5e-5, beta1=0.0, beta2=0.0, d_steps=5),
+    "wgan-gp": dict(name="adam", lr=1e-4, beta1=0.0, beta2=0.9, d_steps=5),
+}
+
+
+def optim_defaults(cfg: Config) -> dict[str, Any]:
+    return LOSS_DEFAULTS[cfg.loss.name]
+
+
+def resolve_image_data(d: ImageData, sizes: tuple[int, ...], what: str, default_size: int | None = None) -> None:
+    """Fill ``data.size`` (the bundled sets' own, or ``default_size``) and check it; a bundled name with
+    ``data.root`` set trains on the user's images."""
+    if d.root and d.name != "images":
+        d.name = "images"  # a preset for bundled digits + data.root=... trains on the user's images
+    if d.name == "images" and not d.root:
+        raise ConfigError("data.name=images needs data.root=PATH (an image folder, a .npz file or IDX files)")
+    if d.size is None:
+        d.size = default_size or {"digits8": 32, "mnist": 28, "fashion": 28}.get(d.name)
+    if d.size is None or d.size not in sizes:
+        raise ConfigError(f"data.size must be one of {', '.join(map(str, sizes))} for {what}, got {d.size}")
+    if d.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels must be 1, 3 or null, got {d.channels}")
+
+
+def check_batch(cfg: Config, batch: int, where: str = "train.batch_size") -> None:
+    """D's batch (``batch`` samples: the global batch, or one process's share) must split into packs and
+    minibatch-std groups."""
+    m = cfg.model
+    pack = getattr(m, "pack", 1)
+    if batch % pack:
+        raise ConfigError(f"{where} ({batch}) must be a multiple of model.pack ({pack})")
+    if m.mbstd and (batch // pack) % m.mbstd:
+        raise ConfigError(f"model.mbstd group size ({m.mbstd}) must divide the discriminator's batch "
+                          f"({batch // pack}: {where}" + (" / model.pack" if pack > 1 else "") + ")")
+
+
+def resolve(cfg: Config) -> None:
+    """Fill the ``auto`` fields and check the rules between fields (no data is read here)."""
+    m = cfg.model
+    if cfg.data_kind == "toy":
+        if cfg.data.std is None:
+            cfg.data.std = {"ring8": 0.01, "grid25": 0.05}.get(cfg.data.name, 0.0)
+        if cfg.data.name == "points" and not cfg.data.path:
+            raise ConfigError("data.name=points needs data.path=FILE (.npy or .csv with 2 columns)")
+    else:
+        resolve_image_data(cfg.data, IMAGE_SIZES, "image data")
+        if m.d_norm == "auto":
+            # Gulrajani et al. (2017): no batch norm in a gradient-penalty critic (the penalty is per sample)
+            m.d_norm = "instance" if cfg.loss.name == "wgan-gp" else "batch"
+        if m.codes == 1:
+            raise ConfigError("model.codes must be 0 (off) or >= 2: a code with one value carries no information")
+        if m.codes and m.cond != "none":
+            raise ConfigError(f"model.codes={m.codes} (an unsupervised InfoGAN code) and model.cond={m.cond} (class "
+                              "labels) cannot be combined; set one of them")
+        if m.clusters:
+            if m.clusters == 1:
+                raise ConfigError("model.clusters must be 0 (off) or >= 2")
+            if m.codes:
+                raise ConfigError("model.clusters and model.codes cannot be combined; set one of them")
+            if m.cond == "none":
+                m.cond = "concat"  # the clusters are the labels of a conditional model (concat beat projection)
+            if m.num_classes not in (None, m.clusters):
+                raise ConfigError(f"model.num_classes={m.num_classes} but model.clusters={m.clusters}; leave "
+                                  "num_classes unset")
+            m.num_classes = m.clusters
+    check_batch(cfg, cfg.train.batch_size)
 
 
 def build_models(cfg: Config) -> Models:
     """The networks a resolved config describes; the sampler rebuilds them from a checkpoint's config alone."""
     m = cfg.model
-    if is_image(cfg):
+    if cfg.data_kind == "images":
         from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 
         d = cfg.data
         k = m.num_classes if m.cond != "none" else 0
         # an InfoGAN code enters G exactly as a class label does; D does not see it, its Q head predicts it
-        G = DCGANGenerator(z_dim=m.z_dim, size=d.size, channels=d.channels, ngf=m.ngf, upsample=m.upsample,
+        G = DCGANGenerator(z_dim=m.z_dim, size=d.size, channels=d.channels, ngf=m.g_width, upsample=m.upsample,
                            num_classes=k or m.codes)
-        D = DCGANDiscriminator(size=d.size, channels=d.channels, ndf=m.ndf, norm=m.d_norm, num_classes=k,
+        D = DCGANDiscriminator(size=d.size, channels=d.channels, ndf=m.d_width, norm=m.d_norm, num_classes=k,
                                cond=m.cond if k else "concat", mbstd=m.mbstd, codes=m.codes)
     else:
-        G = MLPGenerator(z_dim=m.z_dim, width=m.g_width, depth=m.g_depth, out_dim=2, batchnorm=m.g_batchnorm)
+        G = MLPGenerator(z_dim=m.z_dim, width=m.g_width, depth=m.g_depth, out_dim=2, batchnorm=m.g_norm == "batch")
         D = MLPDiscriminator(in_dim=2, width=m.d_width, depth=m.d_depth, pack=m.pack, mbstd=m.mbstd)
     models: Models = {"G": G, "D": D}
     if cfg.train.ema > 0:
@@ -66,14 +205,10 @@ def validate(cfg: Config) -> None:
     For image data this reads the data once and fills the fields that follow from it:
     ``data.channels`` and, for a conditional model, ``model.num_classes``.
     """
-    if not is_image(cfg):
+    if cfg.data_kind == "toy":
         make_distribution(cfg.data)
         return
-    from ganforge.data import image_data
-
-    train = image_data(cfg.data, "train")
-    if cfg.data.channels is None:
-        cfg.data.channels = int(train.x.shape[1])
+    train = read_images(cfg)
     if cfg.model.clusters:  # pseudo-labels: computed (and cached) now, so a bad k fails before the run starts
         if cfg.model.clusters > len(train.x):
             raise ConfigError(f"model.clusters={cfg.model.clusters} but {train.name} has only {len(train.x)} "
@@ -88,16 +223,26 @@ def validate(cfg: Config) -> None:
         elif cfg.model.num_classes != train.num_classes:
             raise ConfigError(f"model.num_classes={cfg.model.num_classes} but {train.name} has "
                               f"{train.num_classes} classes")
-    if cfg.model.mbstd and cfg.train.batch_size % cfg.model.mbstd:
-        raise ConfigError(f"model.mbstd group size ({cfg.model.mbstd}) must divide train.batch_size "
-                          f"({cfg.train.batch_size})")
+
+
+def read_images(cfg: Config) -> ImageSet:
+    """The training images (read once per process); fills ``data.channels`` from them."""
+    from ganforge.data import image_data
+
+    train = image_data(cfg.data, "train")
+    if cfg.data.channels is None:
+        cfg.data.channels = int(train.x.shape[1])
+    return train
 
 
 def training_labels(cfg: Config, data: ImageSet) -> torch.Tensor | None:
-    """The labels a conditional model trains on: the data's classes, or k-means cluster ids (``model.clusters``)."""
+    """The labels a conditional model trains on: the data's classes, or k-means cluster ids (``model.clusters``);
+    None for an unconditional model."""
+    if not isinstance(cfg.model, DCGANModel):
+        return None
     if cfg.model.clusters:
+        from ganforge.cache import cache_dir
         from ganforge.data.clusters import cluster_labels
-        from ganforge.sample.images import cache_dir
 
         return cluster_labels(data.x, cfg.model.clusters, cfg.seed, cache_dir())
     return data.y if (data.y is not None and cfg.model.cond != "none") else None
@@ -142,14 +287,14 @@ def augmenter(cfg: Config) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def r1_every(cfg: Config) -> int:
     """The lazy R1 interval, or 0 when R1 is off."""
-    return cfg.train.r1_every if (cfg.r1_gamma or 0) > 0 else 0
+    return cfg.train.r1_every if cfg.loss.r1_gamma > 0 else 0
 
 
 def r1_phases(cfg: Config, d_of: Callable[[Models, Batch], Callable[[torch.Tensor], torch.Tensor]]) -> list[Phase]:
     """Lazy R1 on real images (Mescheder et al., 2018) as a phase ``D_r1`` every ``train.r1_every`` iterations:
     gamma / 2 * E||grad_x D(x)||^2, times the interval. ``d_of(models, batch)`` is D's logits as a function
     of its image input (labels, augmentation bound in). No phase when ``r1_gamma`` is 0."""
-    every, gamma = r1_every(cfg), float(cfg.r1_gamma or 0)
+    every, gamma = r1_every(cfg), cfg.loss.r1_gamma
     if not every:
         return []
 
@@ -165,10 +310,10 @@ def _call(net: nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tens
     return net(x) if c is None else net(x, c)
 
 
-def _batch_source(cfg: Config, device: torch.device):
+def batch_source(cfg: Config, device: torch.device):
     """(next_batch, extra_state). Every draw uses the global torch RNG, so checkpoints capture data order."""
     B = cfg.train.batch_size
-    if not is_image(cfg):
+    if cfg.data_kind == "toy":
         dist = make_distribution(cfg.data)
         mean, scale = normaliser(dist) if cfg.data.normalize else (torch.zeros(2), 1.0)
 
@@ -204,15 +349,15 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     """Models, optimisers and phases for a resolved config. Seeds nothing: the loop does."""
     models = {k: v.to(device) for k, v in build_models(cfg).items()}
     G, D = models["G"], models["D"]
-    next_batch, extra = _batch_source(cfg, device)
-    B, z_dim, kind, image = cfg.train.batch_size, cfg.model.z_dim, cfg.loss, is_image(cfg)
-    k_classes = cfg.model.num_classes if cfg.model.cond != "none" else 0
+    next_batch, extra = batch_source(cfg, device)
+    B, z_dim, kind, image = cfg.train.batch_size, cfg.model.z_dim, cfg.loss.name, cfg.data_kind == "images"
+    k_classes = cfg.model.num_classes if image and cfg.model.cond != "none" else 0
     codes = cfg.model.codes if image else 0  # InfoGAN: G's input code, drawn uniformly, never shown to D
     prior = extra.get("label_prior")  # clusters: G's labels follow the data's cluster frequencies
     if prior is not None:
         prior = prior.to(device)
     aug = augmenter(cfg)
-    reuse = cfg.train.reuse_fake  # one process only: dist.check_speed_options refuses it under DDP
+    reuse = cfg.train.reuse_fake  # one process only: dist.check_ddp_options refuses it under DDP
     kept: dict[str, torch.Tensor | None] = {}  # reuse_fake: the D phase's fake (with G's graph) and its labels
 
     # The steps call the networks through ``models`` (not G, D above): under DDP the loop passes the
@@ -229,7 +374,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         logits_fake, code_logits = D(aug(fake), info=True)
         loss_info = nn.functional.cross_entropy(code_logits, code)
         logs["Loss/info"] = loss_info.detach()
-        return logits_fake, cfg.info_weight * loss_info
+        return logits_fake, cfg.loss.info_weight * loss_info
 
     def d_step(models: Models, batch: Batch):
         G, D = models["G"], models["D"]
@@ -256,7 +401,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         loss_D = loss_D + info_term
         if kind == "wgan-gp":
             gp = losses.gradient_penalty(lambda x: _call(D, x, c), real, fake)
-            loss_D = loss_D + cfg.gp_weight * gp
+            loss_D = loss_D + cfg.loss.gp_weight * gp
             logs["Loss/D/gp"] = gp.detach()
         return loss_D, logs
 
@@ -283,7 +428,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         # WGAN (Arjovsky et al., 2017): clamp every critic weight to [-c, c] after each update
         with torch.no_grad():
             for p in models["D"].parameters():
-                p.clamp_(-cfg.clip, cfg.clip)
+                p.clamp_(-cfg.loss.clip, cfg.loss.clip)
 
     phases = [
         Phase("D", "D", d_step, repeats=cfg.train.d_steps,

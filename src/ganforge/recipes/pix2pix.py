@@ -10,18 +10,42 @@ the output together, cat(A, B) against cat(A, G(A)). The objective (eq. 4):
 Phases per iteration: ``G`` (adversarial + lambda * L1, D frozen), then ``D`` on the real pair of a fresh
 batch and the fake pair G just made (detached), its loss halved as in the paper. Paper settings (256 px,
 ngf = ndf = 64, batch 1, instance-like batch norm, Adam 2e-4, beta1 0.5) are reachable through config:
-``data.size=256 model.ngf=64 model.ndf=64 train.batch_size=1``.
+``data.size=256 model.g_width=64 model.d_width=64 train.batch_size=1``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ganforge import losses
-from ganforge.config import Config
+from ganforge.config import Config, choices, num
+from ganforge.recipes import translation
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 from ganforge.recipes.gan import linear_decay, make_optimizer
 from ganforge.recipes.translation import batch_source, check_data, discriminator, generator
+
+LOSSES = ("ns", "lsgan", "minimax", "hinge")
+DATA = translation.DATA
+optim_defaults = translation.optim_defaults
+check_batch = translation.check_batch
+
+
+@dataclass
+class Pix2PixLoss:
+    """The conditional adversarial loss plus lambda * L1 (eq. 4)."""
+
+    name: str = choices(*LOSSES, help="adversarial loss (ns in the paper)")
+    l1_weight: float = num(100.0, min=0.0, help="weight lambda of the L1 loss ||B - G(A)||_1")
+
+
+def sections(kind: str) -> tuple[type, type]:
+    return translation.TranslatorModel, Pix2PixLoss
+
+
+def resolve(cfg: Config) -> None:
+    translation.resolve(cfg, g_arch="unet", norm="batch")
 
 
 def build_models(cfg: Config) -> Models:
@@ -36,7 +60,7 @@ def validate(cfg: Config) -> None:
 def build(cfg: Config, device: torch.device) -> Recipe:
     models = {k: v.to(device) for k, v in build_models(cfg).items()}
     next_batch = batch_source(cfg, device, unpaired=False)
-    kind, lam = cfg.loss, cfg.l1_weight
+    kind, lam = cfg.loss.name, cfg.loss.l1_weight
     stash: dict[str, torch.Tensor] = {}  # the G phase's (A, G(A)), detached, for the D phase that follows
 
     def g_step(models: Models, batch: Batch):

@@ -19,18 +19,69 @@ regularisation D's Adam gets lr * c and betas ** c, c = r1_every / (r1_every + 1
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ganforge import dist, losses
-from ganforge.config import Config, is_image
+from ganforge.config import Config, choices, num
 from ganforge.errors import ConfigError
 from ganforge.recipes import gan
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 
 W_AVG_BETA = 0.995  # w_avg <- lerp(mean w of the batch, w_avg, beta), as stylegan2-ada-pytorch
-LOSSES = ("ns", "minimax", "hinge", "lsgan")
+LOSSES = ("ns", "minimax", "hinge", "lsgan")  # R1 regularises D
+DATA = ("images",)
+SIZES = (8, 16, 32, 64, 128, 256)  # powers of two: a 4x4 constant input, doubling
+
+
+@dataclass
+class StyleGANModel:
+    """The style-based generator (mapping network, styles, noise inputs) and its residual discriminator."""
+
+    z_dim: int | None = num(None, min=1, help="noise size (null = model.w_dim)")
+    w_dim: int = num(128, min=1, help="size of the intermediate latent w (and the mapping network's width)")
+    map_layers: int = num(8, min=1, help="fully connected layers of the mapping network z -> w")
+    style: str = choices("adain", "modulated", help="how w enters each layer: AdaIN (StyleGAN) or "
+                         "modulated/demodulated convolutions (StyleGAN2)")
+    mixing: float = num(0.9, min=0.0, max=1.0, help="probability that a generated training image mixes the styles "
+                        "of two z at a random crossover layer (style-mixing regularisation)")
+    mbstd: int = num(0, min=0, help="minibatch-std group size in D (0 = off)")
+    g_width: int = num(64, min=1, help="generator width: channels of its highest-resolution layer")
+    d_width: int = num(64, min=1, help="discriminator width: channels of its first layer")
+
+
+@dataclass
+class StyleGANLoss:
+    """The non-saturating loss with R1, as StyleGAN2."""
+
+    name: str = choices(*LOSSES, help="adversarial loss")
+    r1_gamma: float = num(10.0, min=0.0, help="R1 penalty weight gamma on real images (Mescheder et al. 2018; "
+                          "gamma/2 E||grad D(real)||^2, every train.r1_every steps; 10 as StyleGAN2 on FFHQ: "
+                          "digits collapsed with <= 1; 0 = off)")
+
+
+check_batch = gan.check_batch  # mbstd groups must divide D's batch
+
+
+def sections(kind: str) -> tuple[type, type]:
+    return StyleGANModel, StyleGANLoss
+
+
+def optim_defaults(cfg: Config) -> dict[str, Any]:
+    """Karras et al. (2020): Adam 0.002, betas (0, 0.99), equalised learning rate."""
+    return dict(name="adam", lr=2e-3, beta1=0.0, beta2=0.99, d_steps=1)
+
+
+def resolve(cfg: Config) -> None:
+    gan.resolve_image_data(cfg.data, SIZES, "recipe=stylegan", default_size=32)
+    if cfg.model.z_dim is None:
+        cfg.model.z_dim = cfg.model.w_dim
+    if cfg.train.d_steps != 1:
+        raise ConfigError(f"recipe=stylegan runs one D step per G step, got train.d_steps={cfg.train.d_steps}")
+    gan.check_batch(cfg, cfg.train.batch_size)
 
 
 def build_models(cfg: Config) -> Models:
@@ -38,9 +89,9 @@ def build_models(cfg: Config) -> Models:
     from ganforge.nets.stylegan import StyleDiscriminator, StyleGenerator
 
     m, d = cfg.model, cfg.data
-    G = StyleGenerator(z_dim=m.z_dim, w_dim=m.w_dim, size=d.size, channels=d.channels, ngf=m.ngf,
+    G = StyleGenerator(z_dim=m.z_dim, w_dim=m.w_dim, size=d.size, channels=d.channels, ngf=m.g_width,
                        map_layers=m.map_layers, style=m.style)
-    D = StyleDiscriminator(size=d.size, channels=d.channels, ndf=m.ndf, mbstd=m.mbstd)
+    D = StyleDiscriminator(size=d.size, channels=d.channels, ndf=m.d_width, mbstd=m.mbstd)
     models: Models = {"G": G, "D": D}
     if cfg.train.ema > 0:
         models["G_ema"] = copy.deepcopy(G).requires_grad_(False)
@@ -48,28 +99,16 @@ def build_models(cfg: Config) -> Models:
 
 
 def validate(cfg: Config) -> None:
-    """Clear errors for settings the StyleGAN recipe does not take; reads the data once (``data.channels``)."""
-    if not is_image(cfg):
-        raise ConfigError(f"recipe=stylegan trains on image data; data.name={cfg.data.name!r} is a 2-D distribution")
-    if cfg.loss not in LOSSES:
-        raise ConfigError(f"recipe=stylegan takes loss in {', '.join(LOSSES)} (R1 regularises D), got "
-                          f"loss={cfg.loss!r}")
-    m = cfg.model
-    for key, on in (("model.cond", m.cond != "none"), ("model.codes", m.codes > 0),
-                    ("model.clusters", m.clusters > 0)):
-        if on:
-            raise ConfigError(f"recipe=stylegan is unconditional; {key} is not supported (use recipe=gan)")
-    if cfg.train.d_steps != 1:
-        raise ConfigError(f"recipe=stylegan runs one D step per G step, got train.d_steps={cfg.train.d_steps}")
-    gan.validate(cfg)  # data readable, data.channels, mbstd divides the batch
+    """Reads the data once (``data.channels``); a clear error for data that cannot be read."""
+    gan.read_images(cfg)
 
 
 def build(cfg: Config, device: torch.device) -> Recipe:
     """Models, optimisers and phases for a resolved config. Seeds nothing: the loop does."""
     models = {k: v.to(device) for k, v in build_models(cfg).items()}
     G, D = models["G"], models["D"]
-    next_batch, extra = gan._batch_source(cfg, device)
-    B, z_dim, kind, num_ws = cfg.train.batch_size, cfg.model.z_dim, cfg.loss, G.num_ws
+    next_batch, extra = gan.batch_source(cfg, device)
+    B, z_dim, kind, num_ws = cfg.train.batch_size, cfg.model.z_dim, cfg.loss.name, G.num_ws
     mixing = cfg.model.mixing
     aug = gan.augmenter(cfg)
 

@@ -8,16 +8,81 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from ganforge.config import TRANSLATION_SIZES, Config
+from ganforge.config import Config, choices, num
 from ganforge.errors import ConfigError
 from ganforge.nets.patchgan import PatchDiscriminator
 from ganforge.nets.resnet import ResnetGenerator
 from ganforge.nets.unet import UNetGenerator
 from ganforge.recipes.base import Batch
+
+LOSSES = ("minimax", "ns", "lsgan", "hinge")  # offered for translation (pix2pix: ns; cyclegan: lsgan)
+DATA = ("pairs",)
+SIZES = (32, 64, 128, 256)  # the U-Net halves the image down to 1x1: a power of two
+#: PatchGAN receptive field (pixels) -> strided 4x4 conv layers (Isola et al., appendix 6.1.2)
+PATCH_SIZES = {1: 0, 16: 1, 34: 2, 70: 3, 142: 4, 286: 5}
+
+
+@dataclass
+class TranslatorModel:
+    """A translator G (U-Net or ResNet) and a PatchGAN D; ``auto`` fields take the recipe's paper default."""
+
+    g_arch: str = choices("auto", "unet", "resnet", help="generator (auto = unet for pix2pix, resnet for cyclegan)")
+    g_width: int = num(64, min=1, help="generator width: channels of its first layer (ngf)")
+    d_width: int = num(64, min=1, help="discriminator width: channels of its first layer (ndf)")
+    g_norm: str = choices("auto", "batch", "instance", help="normalisation in G (auto = batch for pix2pix, "
+                          "instance for cyclegan)")
+    d_norm: str = choices("auto", "batch", "instance", help="normalisation in D (auto = as model.g_norm)")
+    patch: int = num(70, min=1, help="PatchGAN receptive field in pixels: 1 (PixelGAN), 16, 34, 70, 142 or 286")
+    blocks: int | None = num(None, min=0, help="resnet generator: residual blocks (null = 6 below 256 px, 9 at "
+                             "256 px)")
+    dropout: float = num(0.5, min=0.0, max=0.95, help="unet generator: dropout in the first three decoder layers "
+                         "(the noise of pix2pix; 0 = off)")
+
+
+def optim_defaults(cfg: Config) -> dict[str, Any]:
+    """Adam 2e-4, beta1 0.5 (Isola et al.; Zhu et al.)."""
+    return dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1)
+
+
+def resolve(cfg: Config, g_arch: str, norm: str) -> None:
+    """Fill the ``auto`` fields with the recipe's ``g_arch`` and ``norm`` and check the data settings."""
+    d, m = cfg.data, cfg.model
+    if d.root and d.name != "pairs":
+        d.name = "pairs"  # a preset for a built-in task + data.root=... trains on the user's folder
+    if d.name == "pairs" and not d.root:
+        raise ConfigError("data.name=pairs needs data.root=FOLDER (aligned A|B files, A/ + B/ folders, or "
+                          "trainA/ trainB/ testA/ testB/)")
+    if d.size is None and d.name != "pairs":
+        d.size = 32
+    if d.size is not None and d.size not in SIZES:
+        raise ConfigError(f"data.size must be one of {', '.join(map(str, SIZES))} for translation "
+                          f"(the U-Net halves the image down to 1x1: a power of two), got {d.size}")
+    if d.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels must be 1, 3 or null, got {d.channels}")
+    for key, on in (("train.ema", cfg.train.ema > 0), ("train.augment", bool(cfg.train.augment))):
+        if on:
+            raise ConfigError(f"{key} applies to the gan and stylegan recipes, not {cfg.recipe}")
+    if m.g_arch == "auto":
+        m.g_arch = g_arch
+    if m.g_norm == "auto":
+        m.g_norm = norm
+    if m.d_norm == "auto":
+        m.d_norm = m.g_norm
+    if m.patch not in PATCH_SIZES:
+        raise ConfigError(f"model.patch must be one of {', '.join(map(str, PATCH_SIZES))} (the receptive fields of "
+                          f"0..5 strided layers), got {m.patch}")
+    if cfg.eval.n is None:
+        cfg.eval.n = 500
+
+
+def check_batch(cfg: Config, batch: int, where: str = "train.batch_size") -> None:
+    """Any batch size works for the translators (PatchGAN has no minibatch statistics beyond batch norm)."""
 
 
 def blocks_for(cfg: Config) -> int:
@@ -28,12 +93,14 @@ def blocks_for(cfg: Config) -> int:
 def generator(cfg: Config, in_channels: int, out_channels: int) -> nn.Module:
     m = cfg.model
     if m.g_arch == "unet":
-        return UNetGenerator(cfg.data.size, in_channels, out_channels, ngf=m.ngf, norm=m.norm, dropout=m.dropout)
-    return ResnetGenerator(cfg.data.size, in_channels, out_channels, ngf=m.ngf, blocks=blocks_for(cfg), norm=m.norm)
+        return UNetGenerator(cfg.data.size, in_channels, out_channels, ngf=m.g_width, norm=m.g_norm,
+                             dropout=m.dropout)
+    return ResnetGenerator(cfg.data.size, in_channels, out_channels, ngf=m.g_width, blocks=blocks_for(cfg),
+                           norm=m.g_norm)
 
 
 def discriminator(cfg: Config, in_channels: int) -> nn.Module:
-    return PatchDiscriminator(in_channels, ndf=cfg.model.ndf, patch=cfg.model.patch, norm=cfg.model.norm,
+    return PatchDiscriminator(in_channels, ndf=cfg.model.d_width, patch=cfg.model.patch, norm=cfg.model.d_norm,
                               size=cfg.data.size)
 
 
@@ -48,13 +115,13 @@ def check_data(cfg: Config, unpaired: bool) -> None:
         raise ConfigError(f"recipe=pix2pix needs paired data, but {s.name} is unpaired (trainA/ trainB/); "
                           "use recipe=cyclegan, or the aligned or folders layout")
     size = int(s.A.shape[-1])
-    if size not in TRANSLATION_SIZES or s.A.shape[-2] != size:
+    if size not in SIZES or s.A.shape[-2] != size:
         raise ConfigError(f"{s.name}: images are {s.A.shape[-1]}x{s.A.shape[-2]}; translation needs a square power "
-                          f"of two in {', '.join(map(str, TRANSLATION_SIZES))}: set data.size (e.g. data.size=256)")
+                          f"of two in {', '.join(map(str, SIZES))}: set data.size (e.g. data.size=256)")
     cfg.data.size = size
     if cfg.data.channels is None:
         cfg.data.channels = int(s.A.shape[1])
-    if cfg.train.batch_size > 1 and cfg.model.norm == "batch" and len(s.A) < 2:
+    if cfg.train.batch_size > 1 and "batch" in (cfg.model.g_norm, cfg.model.d_norm) and len(s.A) < 2:
         raise ConfigError(f"{s.name} holds one training pair: batch norm needs more")
     try:  # the networks refuse sizes they cannot take, with the reason
         generator(cfg, cfg.data.channels, cfg.data.channels)

@@ -2,14 +2,16 @@
 
     import ganforge
     run = ganforge.load_run("runs/ring8")    # 2-D run: run.sample(1000) -> (1000, 2) float32
+    run.can("images"), run.capabilities      # what the run's sampler offers (CLI and lab ask this)
     run = ganforge.load_run("runs/mnist")    # image run: run.sample(64) -> (64, H, W, C) uint8
     run.evaluate()                            # model vs the real data's own floor; writes eval.json
     run.plot(); run.curves()                  # pictures for a notebook
 
 The CLI (``ganforge sample`` / ``eval`` / ``interpolate``), the report and the training
 loop's pictures all go through :class:`~ganforge.sample.toy.ToyModel` (2-D points) or
-:class:`~ganforge.sample.images.ImageModel` (images). A model is rebuilt from the
-checkpoint's config alone; no training code or pickled objects are needed.
+:class:`~ganforge.sample.images.ImageModel` (images), :class:`~ganforge.sample.style.StyleModel`
+or :class:`~ganforge.sample.translation.TranslationModel`: a :class:`Run` holds one of these samplers. A
+model is rebuilt from the checkpoint's config alone; no training code or pickled objects are needed.
 """
 
 from __future__ import annotations
@@ -17,32 +19,37 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from matplotlib.figure import Figure
 
-from ganforge import checkpoint
-from ganforge.config import Config, from_dict, is_image, is_translation
+from ganforge import checkpoint, runfolder
+from ganforge.config import Config, to_dict
 from ganforge.errors import CheckpointError
+from ganforge.recipes import config_from_dict, recipe_module
 from ganforge.sample.images import ImageModel
 from ganforge.sample.style import StyleModel
 from ganforge.sample.toy import ToyModel, eval_mode
 from ganforge.sample.translation import TranslationModel
 
-__all__ = ["Run", "ToyRun", "ImageRun", "StyleRun", "TranslationRun", "ToyModel", "ImageModel", "StyleModel",
-           "TranslationModel", "load_run",
-           "make_model", "eval_mode", "write_run_report"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["Run", "Sampler", "ToyModel", "ImageModel", "StyleModel", "TranslationModel", "load_run",
+           "make_sampler", "eval_mode", "write_run_report"]
+
+Sampler = ToyModel | ImageModel | StyleModel | TranslationModel
 
 
-def make_model(cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
-               device: torch.device | str = "cpu") -> ToyModel | ImageModel | TranslationModel:
-    """The inference wrapper that fits a config: :class:`TranslationModel` for pix2pix / cyclegan,
-    :class:`StyleModel` for StyleGAN runs, :class:`ImageModel` for other image runs, else :class:`ToyModel`."""
-    if is_translation(cfg):
+def make_sampler(cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
+                 device: torch.device | str = "cpu") -> Sampler:
+    """The sampler that fits a config: :class:`TranslationModel` for pix2pix / cyclegan, :class:`StyleModel`
+    for StyleGAN runs, :class:`ImageModel` for other image runs, :class:`ToyModel` for 2-D points."""
+    if cfg.data_kind == "pairs":
         return TranslationModel(cfg, models, extra_state, device)
-    cls = (StyleModel if cfg.recipe == "stylegan" else ImageModel) if is_image(cfg) else ToyModel
-    return cls(cfg, models, extra_state, device)
+    if cfg.data_kind == "images":
+        return (StyleModel if cfg.recipe == "stylegan" else ImageModel)(cfg, models, extra_state, device)
+    return ToyModel(cfg, models, extra_state, device)
 
 
 def _strict(obj: Any) -> Any:
@@ -57,27 +64,22 @@ def _strict(obj: Any) -> Any:
 
 
 class Run:
-    """A run folder loaded for inference: its model at the newest checkpoint, config and history.
+    """A run folder loaded for inference: its config, history and a sampler over its newest checkpoint.
 
-    ``load_run`` returns a :class:`ToyRun` or an :class:`ImageRun`; both are ``Run``s.
+    The sampler (``run.sampler``: a :class:`ToyModel`, :class:`ImageModel`, :class:`StyleModel` or
+    :class:`TranslationModel`, chosen by the run's recipe and data) does the generating and drawing;
+    its methods are the run's too (``run.sample(64)`` is ``run.sampler.sample(64)``). What a run can do
+    is ``run.capabilities`` (``run.can("translate")``), so callers never test types or attributes.
     """
 
-    run_dir: Path
-    step: int
-    train_seconds: float
-    history: list[dict[str, float]]
-    config: Config
-
-    def _load(self, run_dir: str | Path, device: str | torch.device) -> tuple[Config, dict, dict]:
-        from ganforge.loop import read_run_config, recipe_module
-
+    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
         self.run_dir = Path(run_dir).expanduser()
-        cfg = read_run_config(self.run_dir)
+        cfg = runfolder.read_config(self.run_dir)
         state = checkpoint.load_latest(self.run_dir, map_location=device)  # the one before if the newest is bad
         if state.get("recipe") != cfg.recipe:
             raise CheckpointError(f"{self.run_dir}: checkpoint recipe {state.get('recipe')!r} does not match "
                                   f"config recipe {cfg.recipe!r}")
-        ckpt_cfg = from_dict(state["config"])
+        ckpt_cfg = config_from_dict(state["config"])  # a 0.1 checkpoint's flat config is translated
         models = recipe_module(ckpt_cfg).build_models(ckpt_cfg)
         try:
             for k, m in models.items():
@@ -87,12 +89,30 @@ class Run:
             raise CheckpointError(f"{self.run_dir}: checkpoint does not fit its config ({str(e)[:200]})") from None
         self.step = int(state["step"])
         self.train_seconds = float(state.get("elapsed", 0.0))  # wall time of the training loop, all sessions
-        self.history = list(state.get("history", []))
-        return ckpt_cfg, models, state["extra"]
+        self.history: list[dict[str, float]] = list(state.get("history", []))
+        self.sampler: Sampler = make_sampler(ckpt_cfg, models, state["extra"], device)
+
+    @property
+    def config(self) -> Config:
+        return self.sampler.config
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What this run can do: ``points``, ``images``, ``classes``, ``style``, ``translate``, ``features``."""
+        return self.sampler.capabilities
+
+    def can(self, what: str) -> bool:
+        return what in self.capabilities
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "sampler":  # not loaded (yet): no recursion
+            raise AttributeError(name)
+        return getattr(self.sampler, name)
 
     def __repr__(self) -> str:
         c = self.config
-        return f"{type(self).__name__}({str(self.run_dir)!r}, step={self.step}, loss={c.loss!r}, data={c.data.name!r})"
+        return (f"Run({str(self.run_dir)!r}, step={self.step}, recipe={c.recipe!r}, loss={c.loss.name!r}, "
+                f"data={c.data.name!r})")
 
     def curves(self, path: str | Path | None = None) -> Figure:
         """Loss, gradient and metric curves over training."""
@@ -102,24 +122,23 @@ class Run:
 
     def evaluate(self, n: int | None = None, seed: int = 0, write: bool = True, **kwargs: Any) -> dict[str, Any]:
         """Evaluate against real data (model vs real floor) and, by default, write ``eval.json``."""
-        result = super().evaluate(n, seed, **kwargs)  # type: ignore[misc]
+        result = self.sampler.evaluate(n, seed, **kwargs)
         result["provenance"].update({"step": self.step, "run": str(self.run_dir)})
         if write:
-            (self.run_dir / "eval.json").write_text(json.dumps(_strict(result), indent=2) + "\n")
+            checkpoint.atomic_write_text(self.run_dir / "eval.json", json.dumps(_strict(result), indent=2) + "\n")
         return result
 
     def report_pictures(self) -> list[Path]:
-        """Pictures for the report beside the curves (newest sample picture; models add their own)."""
+        """Pictures for the report beside the curves: the newest sample picture, then the sampler's own."""
         pictures = sorted((self.run_dir / "samples").glob("step_*.png"))
-        return [pictures[-1]] if pictures else []
+        return ([pictures[-1]] if pictures else []) + self.sampler.report_pictures(self.run_dir)
 
     def report_commands(self) -> list[str]:
         return [f"ganforge resume {self.run_dir} --set train.steps={self.step * 2}",
-                f"ganforge eval {self.run_dir}"]
+                f"ganforge eval {self.run_dir}"] + self.sampler.report_commands(self.run_dir)
 
     def report(self, eval_result: dict[str, Any] | None = None) -> Path:
         """Write ``report.html``: latest samples, curves, the evaluation table, the config."""
-        from ganforge.config import to_dict
         from ganforge.viz import write_report
 
         self.curves(self.run_dir / "curves.png")
@@ -131,92 +150,9 @@ class Run:
                             commands=self.report_commands())
 
 
-class ToyRun(Run, ToyModel):
-    """A 2-D run folder: :class:`ToyModel` plus config, history, curves, report."""
-
-    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
-        cfg, models, extra = self._load(run_dir, device)
-        ToyModel.__init__(self, cfg, models, extra, device)
-
-    def report_commands(self) -> list[str]:
-        return super().report_commands() + [f"ganforge sample {self.run_dir} --n 2500 --out samples.npy"]
-
-
-class ImageRun(Run, ImageModel):
-    """An image run folder: :class:`ImageModel` plus config, history, curves, report."""
-
-    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
-        cfg, models, extra = self._load(run_dir, device)
-        ImageModel.__init__(self, cfg, models, extra, device)
-
-    def report_pictures(self) -> list[Path]:
-        strip = self.run_dir / "interpolation.png"
-        self.save_interpolation(strip, rows=6, steps=10, method="slerp")
-        return super().report_pictures() + [strip]
-
-    def report_commands(self) -> list[str]:
-        cls = " --class 7" if self.num_classes else ""
-        return super().report_commands() + [
-            f"ganforge sample {self.run_dir} --n 64 --out grid.png{cls}",
-            f"ganforge sample {self.run_dir} --n 10000 --out samples.npz",
-            f"ganforge interpolate {self.run_dir} --steps 10 --method slerp --out strip.gif",
-        ]
-
-
-class TranslationRun(Run, TranslationModel):
-    """A translation run folder (pix2pix, cyclegan): :class:`TranslationModel` plus config, history, report."""
-
-    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
-        cfg, models, extra = self._load(run_dir, device)
-        TranslationModel.__init__(self, cfg, models, extra, device)
-
-    def report_pictures(self) -> list[Path]:
-        trip = self.save_triptychs(self.run_dir / "triptychs.png", n=8)
-        return super().report_pictures() + [trip]
-
-    def report_commands(self) -> list[str]:
-        back = f"ganforge translate {self.run_dir} --input FOLDER --out translated_BtoA --direction BtoA"
-        return super().report_commands() + [
-            f"ganforge translate {self.run_dir} --input FOLDER --out translated",
-            f"ganforge sample {self.run_dir} --n 8 --out triptychs.png",
-        ] + ([back] if self.cyclic else [])
-
-
-
-
-class StyleRun(ImageRun, StyleModel):
-    """A StyleGAN run folder: :class:`StyleModel` (truncation, mixing, noise, projection) plus the run helpers."""
-
-    def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
-        cfg, models, extra = self._load(run_dir, device)
-        StyleModel.__init__(self, cfg, models, extra, device)
-
-    def report_pictures(self) -> list[Path]:
-        mix = self.run_dir / "mix.png"
-        self.save_mix(mix, rows=4, cols=4, layers="coarse")
-        return super().report_pictures() + [mix]
-
-    def report_commands(self) -> list[str]:
-        d = self.run_dir
-        return super().report_commands() + [
-            f"ganforge sample {d} --n 64 --truncation 0.7 --out truncated.png",
-            f"ganforge interpolate {d} --space w --steps 10 --out walk_w.png",
-            f"ganforge mix {d} --rows 4 --cols 4 --layers fine --out mix_fine.png",
-            f"ganforge noise {d} --seed 3 --n 8 --out noise.png",
-            f"ganforge project {d} --image photo.png --space w+ --steps 300 --out projection",
-        ]
-
-
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> ToyRun | ImageRun | StyleRun | TranslationRun:
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
     """Load a run folder (its newest checkpoint) for sampling, evaluation and plots."""
-    from ganforge.loop import read_run_config
-
-    cfg = read_run_config(Path(run_dir).expanduser())
-    if is_translation(cfg):
-        cls: type[Run] = TranslationRun
-    else:
-        cls = (StyleRun if cfg.recipe == "stylegan" else ImageRun) if is_image(cfg) else ToyRun
-    return cls(run_dir, device)
+    return Run(run_dir, device)
 
 
 def write_run_report(run_dir: str | Path) -> Path:

@@ -14,19 +14,21 @@ training RNG, and the same seed gives the same images.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
+from ganforge.cache import cache_dir
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
 from ganforge.latent import interpolate
 from ganforge.pixels import to_signed, to_uint8
 from ganforge.sample.toy import eval_mode
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CHEAP_FEATURES = ("mnist", "fashion")  # small classifiers: cheap enough to score during training on a CPU
 MIN_FLOOR = 20  # held-out images needed for a floor
@@ -56,11 +58,6 @@ def stream(take: Any) -> Any:
     return next_k
 
 
-def cache_dir() -> Path:
-    """Where real-data feature statistics are kept between runs (``GANFORGE_CACHE`` overrides)."""
-    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge")) / "features"
-
-
 class ImageModel:
     """An image generator/discriminator pair.
 
@@ -77,14 +74,34 @@ class ImageModel:
         self.G, self.D = models.get("G_ema", models["G"]), models["D"]
         self.extra = extra_state
         self.device = torch.device(device)
-        clusters = int(cfg.model.clusters)
+        m = cfg.model  # a DCGAN section; StyleGAN's has no conditioning fields (all off)
+        clusters, codes = int(getattr(m, "clusters", 0)), int(getattr(m, "codes", 0))
+        cond = getattr(m, "cond", "none") != "none"
         # classes a user asks for; a cluster-conditioned model is unconditional to its users
-        self.num_classes = int(cfg.model.num_classes or 0) if (cfg.model.cond != "none" and not clusters) else 0
-        self.codes = int(cfg.model.codes) or clusters  # G's own label, random unless asked for: InfoGAN code or cluster
+        self.num_classes = int(m.num_classes or 0) if (cond and not clusters) else 0
+        self.codes = codes or clusters  # G's own label, random unless asked for: InfoGAN code or cluster
         self.prior = extra_state.get("label_prior") if clusters else None  # clusters' frequencies in the data
-        self.rows = self.num_classes or int(cfg.model.codes)  # what a grid row or an interpolation row keeps fixed
+        self.rows = self.num_classes or codes  # what a grid row or an interpolation row keeps fixed
         self._extractors: dict[str, Any] = {}
         self._ref: dict[str, np.ndarray] = {}
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """``images`` (grids, .npz, interpolation), ``features`` (FID & co. in a chosen feature space), and
+        ``classes`` for a class-conditional run."""
+        return frozenset({"images", "features"} | ({"classes"} if self.num_classes else set()))
+
+    def report_pictures(self, run_dir: Path) -> list[Path]:
+        """The report's pictures beyond the newest sample grid: a latent interpolation strip."""
+        strip = run_dir / "interpolation.png"
+        self.save_interpolation(strip, rows=6, steps=10, method="slerp")
+        return [strip]
+
+    def report_commands(self, run_dir: Path) -> list[str]:
+        cls = " --class 7" if self.num_classes else ""
+        return [f"ganforge sample {run_dir} --n 64 --out grid.png{cls}",
+                f"ganforge sample {run_dir} --n 10000 --out samples.npz",
+                f"ganforge interpolate {run_dir} --steps 10 --method slerp --out strip.gif"]
 
     # ---------------------------------------------------------------- generation
 
@@ -174,6 +191,8 @@ class ImageModel:
     def plot(self, n: int = 64, seed: int = 0, labels: Any = None, title: str = "",
              path: str | Path | None = None) -> Figure:
         """The sample grid as a matplotlib figure (for notebooks)."""
+        from matplotlib.figure import Figure
+
         img = self.grid(n, seed, labels).permute(1, 2, 0).numpy()
         fig = Figure(figsize=(6, 6))
         ax = fig.add_subplot(1, 1, 1)

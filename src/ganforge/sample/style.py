@@ -221,6 +221,25 @@ class StyleModel(ImageModel):
 
     truncation: float = 1.0  # the default psi for generate / sample / grids
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return super().capabilities | {"style"}
+
+    def report_pictures(self, run_dir: Path) -> list[Path]:
+        mix = run_dir / "mix.png"
+        self.save_mix(mix, rows=4, cols=4, layers="coarse")
+        return super().report_pictures(run_dir) + [mix]
+
+    def report_commands(self, run_dir: Path) -> list[str]:
+        d = run_dir
+        return super().report_commands(run_dir) + [
+            f"ganforge sample {d} --n 64 --truncation 0.7 --out truncated.png",
+            f"ganforge interpolate {d} --space w --steps 10 --out walk_w.png",
+            f"ganforge mix {d} --rows 4 --cols 4 --layers fine --out mix_fine.png",
+            f"ganforge noise {d} --seed 3 --n 8 --out noise.png",
+            f"ganforge project {d} --image photo.png --space w+ --steps 300 --out projection",
+        ]
+
     def _noise(self, n: int, g: torch.Generator) -> list[torch.Tensor]:
         return self.G.synthesis.make_noise(n, generator=g, device=self.device)
 
@@ -394,13 +413,13 @@ class StyleModel(ImageModel):
 
 def read_image(path: str | Path, size: int, channels: int) -> torch.Tensor:
     """One image file -> float (1, channels, size, size) in [-1, 1] (shorter side resized, centre crop)."""
-    from ganforge.data.images import _convert
-    from ganforge.data.images import read_image as read_file  # a DataError naming the file when unreadable
+    from ganforge.data.formats import read_image as read_file  # a DataError naming the file when unreadable
+    from ganforge.data.imageset import convert
 
     path = Path(path).expanduser()
     if not path.is_file():
         raise GanforgeError(f"image file {path} does not exist")
-    return to_signed(_convert(read_file(path), size, channels)[None])
+    return to_signed(convert(read_file(path), size, channels)[None])
 
 
 def save_projection(model: StyleModel, image: str | Path, out: str | Path, space: str = "w", steps: int = 300,

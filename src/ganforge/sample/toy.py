@@ -12,14 +12,16 @@ import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from ganforge.config import Config
 from ganforge.data.toy2d import ToyDistribution, make_distribution
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _PROB_LOSSES = ("minimax", "ns")  # D(x) = sigmoid(logit) is a probability only for these
 
@@ -54,6 +56,14 @@ class ToyModel:
         self.extra = extra_state
         self.device = torch.device(device)
         self._dist: ToyDistribution | None = None
+
+    capabilities = frozenset({"points"})  # sample .npy/.csv, plot real vs generated with D's surface
+
+    def report_pictures(self, run_dir: Path) -> list[Path]:
+        return []
+
+    def report_commands(self, run_dir: Path) -> list[str]:
+        return [f"ganforge sample {run_dir} --n 2500 --out samples.npy"]
 
     # ---------------------------------------------------------------- data
 
@@ -104,7 +114,7 @@ class ToyModel:
             x = torch.cat([x, x[-1:].expand(pad, 2)])
         with eval_mode(self.D):
             logits = self.D(x.repeat_interleave(pack, 0))[:n]  # (N,)
-        out = torch.sigmoid(logits) if self.config.loss in _PROB_LOSSES else logits
+        out = torch.sigmoid(logits) if self.config.loss.name in _PROB_LOSSES else logits
         return out.float().cpu().numpy()
 
     # ---------------------------------------------------------------- measurement
@@ -149,7 +159,7 @@ class ToyModel:
         real, fake = self.real(n, seed=seed + 1), self.sample(n, seed=seed)
         bounds = toy_bounds(real, fake)
         surface = decision_surface(self.score, bounds)
-        label = "D(x)" if self.config.loss in _PROB_LOSSES else "critic"
+        label = "D(x)" if self.config.loss.name in _PROB_LOSSES else "critic"
         return plot_toy(real, fake, surface=surface, surface_label=label, title=title, path=path, bounds=bounds)
 
     def save_picture(self, path: str | Path, title: str = "") -> None:

@@ -45,6 +45,19 @@ class TranslationModel:
         self.size, self.channels = int(cfg.data.size), int(cfg.data.channels)
         self._clf: Any = None
 
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """``translate`` (files, folders, triptychs) and ``cyclic`` for CycleGAN's two directions."""
+        return frozenset({"translate"} | ({"cyclic"} if self.cyclic else set()))
+
+    def report_pictures(self, run_dir: Path) -> list[Path]:
+        return [self.save_triptychs(run_dir / "triptychs.png", n=8)]
+
+    def report_commands(self, run_dir: Path) -> list[str]:
+        back = f"ganforge translate {run_dir} --input FOLDER --out translated_BtoA --direction BtoA"
+        return [f"ganforge translate {run_dir} --input FOLDER --out translated",
+                f"ganforge sample {run_dir} --n 8 --out triptychs.png"] + ([back] if self.cyclic else [])
+
     # ---------------------------------------------------------------- translation
 
     def generator(self, direction: str = "AtoB") -> torch.nn.Module:
@@ -81,7 +94,8 @@ class TranslationModel:
 
     def load_inputs(self, path: str | Path) -> tuple[torch.Tensor, list[str]]:
         """An image file or a folder of them -> ((N, C, S, S) uint8 at the run's size and channels, names)."""
-        from ganforge.data.images import _convert, read_images
+        from ganforge.data.formats import read_images
+        from ganforge.data.imageset import convert
         from ganforge.data.paired import _image_files
 
         path = Path(path).expanduser()
@@ -93,7 +107,7 @@ class TranslationModel:
             files = [path]
         else:
             raise GanforgeError(f"input {path} does not exist")
-        x = torch.stack(read_images(files, str(path), convert=lambda t: _convert(t, self.size, self.channels)))
+        x = torch.stack(read_images(files, str(path), convert=lambda t: convert(t, self.size, self.channels)))
         return x, [p.name for p in files]
 
     def translate_folder(self, inputs: str | Path, out: str | Path, direction: str = "AtoB") -> list[Path]:

@@ -1,0 +1,75 @@
+"""The in-memory image set and the steps every image source shares: conversion and the fraction split.
+
+:class:`ImageSet` is what :func:`ganforge.data.images.load_images` returns, whichever source the
+images came from (:mod:`ganforge.data.bundled` or :mod:`ganforge.data.formats`). :func:`convert`
+sets channels and size of uint8 images; :func:`fraction_split` is the fixed train/test split of
+user data. This module imports no other data module, so every one of them can import it::
+
+    from ganforge.data.imageset import ImageSet, convert, fraction_split
+
+    x = convert(x, 32, 3)                        # (N, C, H, W) uint8 -> (N, 3, 32, 32) uint8
+    idx = fraction_split(len(x), 0.1)["test"]   # sorted indices of the held-out tenth
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torchvision.transforms.v2.functional as TF
+
+from ganforge.pixels import to_signed
+
+
+@dataclass
+class ImageSet:
+    """A whole split in memory. ``x`` is uint8 so that 60k images cost 47 MB, not 188 MB."""
+
+    x: torch.Tensor  # (N, C, H, W) uint8, C in {1, 3}
+    y: torch.Tensor | None  # (N,) int64 class labels, or None when unlabelled
+    classes: list[str]  # class names, index = label; [] when unlabelled
+    name: str  # "mnist", "fashion", "digits8", or the user's path
+    split: str  # "train" or "test"
+    skipped: list[str] = field(default_factory=list)  # unreadable files of this split left out (skip_bad=True)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def to_float(self) -> torch.Tensor:
+        """(N, C, H, W) float32 in [-1, 1]: x / 127.5 - 1."""
+        return to_signed(self.x)
+
+
+def convert(x: torch.Tensor, size: int | None, channels: int | None) -> torch.Tensor:
+    """Set channels and size of a uint8 batch (N, C, H, W) or single image (C, H, W).
+
+    channels: None keeps them; 1 turns RGB into gray (luminance weights), 3 repeats a gray channel.
+    size: None keeps the size; otherwise the shorter side is resized to ``size`` (antialiased) and the
+        centre ``size`` x ``size`` kept. Returns a contiguous uint8 tensor.
+    """
+    if channels == 1 and x.shape[-3] == 3:
+        x = TF.rgb_to_grayscale(x)  # (.., 1, H, W), weights 0.2989 R + 0.587 G + 0.114 B, rounded
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = TF.resize(x, [size], antialias=True)  # shorter side -> size
+        x = TF.center_crop(x, [size, size])  # (.., C, size, size)
+    if channels == 3 and x.shape[-3] == 1:
+        x = x.expand(*x.shape[:-3], 3, *x.shape[-2:])  # gray -> RGB, after resizing: a third of the work
+    return x.contiguous()
+
+
+def fraction_split(n: int, test_fraction: float) -> dict[str, np.ndarray]:
+    """A default_rng(0) permutation of range(n); its first round(test_fraction * n) (>= 1 when n >= 2) are test.
+
+    Returns ``{"train": indices, "test": indices}``, both sorted ascending; the same ``n`` and
+    ``test_fraction`` always give the same split.
+    """
+    n_test = int(round(test_fraction * n))
+    if test_fraction > 0 and n >= 2:
+        n_test = min(max(n_test, 1), n - 1)
+    perm = np.random.default_rng(0).permutation(n)
+    return {"train": np.sort(perm[n_test:]), "test": np.sort(perm[:n_test])}
