@@ -121,7 +121,7 @@ def _bench(cfg: Config, device: torch.device, iters: int, warmup: int, peak_seco
     train_ips = iters * B / (time.perf_counter() - t0)
 
     G = dist.unwrap(recipe.models.get("G_ema", recipe.models["G"]))
-    z_dim = cfg.model.z_dim
+    z_dim = getattr(cfg.model, "z_dim", None)  # translators have no noise input
     k = getattr(G, "num_classes", 0)  # a label input: classes, InfoGAN codes or clusters
     source = recipe.next_batch()["A"] if cfg.data_kind == "pairs" else None  # translation: G maps a batch of inputs
     was = G.training
