@@ -27,7 +27,7 @@ fashion-data:
 	  echo "note: could not install dataset-fashion-mnist; the 'fashion' data set will be unavailable"; \
 	fi
 
-# Debian's chromium for the lab's browser tests (tests/test_lab_browser.py), where apt is available and we are
+# Debian's chromium for the lab's browser tests (tests/lab/test_lab_browser.py), where apt is available and we are
 # root; never fatal: without it those tests are skipped with the reason. Playwright never downloads a browser.
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

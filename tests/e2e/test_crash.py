@@ -19,7 +19,7 @@ from ganforge.errors import CheckpointError
 from ganforge.recipes import load_config
 from ganforge.runner import resume, train
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 CFG = [
     "model.g_width=16", "model.d_width=16", "model.g_depth=2", "model.d_depth=2", "train.batch_size=32",
     "train.steps=200", "train.log_every=5", "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=10",

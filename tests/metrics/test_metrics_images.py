@@ -1,7 +1,7 @@
 """Image metrics against known answers (a set against itself, a shifted copy, half the clusters) and the
 feature networks' shapes, weights and errors.
 
-    .venv/bin/pytest -q tests/test_metrics_images.py
+    .venv/bin/pytest -q tests/metrics/test_metrics_images.py
 """
 
 import importlib.resources

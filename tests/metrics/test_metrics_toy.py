@@ -1,6 +1,6 @@
 """Metrics against cases with known answers: a distribution against itself, a dropped mode, a shifted copy.
 
-    .venv/bin/pytest -q tests/test_metrics_toy.py
+    .venv/bin/pytest -q tests/metrics/test_metrics_toy.py
 """
 
 import json

@@ -1,6 +1,6 @@
 """Tests for ganforge.viz: toy plots, training curves and the offline HTML report.
 
-Run with ``pytest -q tests/test_viz.py``.
+Run with ``pytest -q tests/viz/test_viz.py``.
 """
 
 from __future__ import annotations
