@@ -111,3 +111,11 @@ def test_subprocess_round_trip_and_user_points(tmp_path):
     assert r.returncode == 0 and "w1" in r.stdout and "modes" not in r.stdout  # no modes for user points
     r = _run("train", "nope", "--out", tmp_path / "q")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_output_cut_short_by_the_reader_is_no_traceback():
+    """`ganforge config | head -1`: the reader closes the pipe early; ganforge stops quietly."""
+    cmd = f"{sys.executable} -m ganforge config | head -1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.returncode == 0 and done.stdout.count("\n") == 1
