@@ -224,10 +224,9 @@ def apply_overrides(cfg: Config | typing.Mapping[str, Any], overrides: list[str]
         node = d
         *parents, leaf = key.split(".")
         for p in parents:
-            if not isinstance(node.get(p), dict):
-                node[p] = {} if node.get(p) is None or p in ("data", "model", "loss", "optim", "train", "eval") \
-                    else node[p]
-            if not isinstance(node[p], dict):
+            if node.get(p) is None:  # a section the preset does not set yet
+                node[p] = {}
+            if not isinstance(node[p], dict):  # e.g. seed.x=1
                 raise ConfigError(f"unknown config key '{key}'{nearest(key, all_keys())}")
             node = node[p]
         node[leaf] = value
