@@ -125,55 +125,49 @@ def upgrade(d: typing.Mapping[str, Any]) -> dict[str, Any]:
         return d  # from_dict names it
     d = {k: (dict(v) if isinstance(v, typing.Mapping) else v) for k, v in d.items()}
     legacy_dump = all(k in d for k in _LEGACY_LOSS_KEYS)
-    loss = d.get("loss")
-    loss = {"name": loss} if isinstance(loss, str) else dict(loss) if isinstance(loss, typing.Mapping) else loss
-    if loss is not None or any(k in d for k in _LEGACY_LOSS_KEYS):
-        loss = loss if isinstance(loss, dict) else {} if loss is None else loss
-        if isinstance(loss, dict):
-            for k in _LEGACY_LOSS_KEYS:
-                if k in d:
-                    loss[k] = d.pop(k)
-        d["loss"] = loss
+    if isinstance(d.get("loss"), str):
+        d["loss"] = {"name": d["loss"]}
+    moved = {k: d.pop(k) for k in _LEGACY_LOSS_KEYS if k in d}
     train = d.get("train")
     if isinstance(train, dict) and "pool" in train:
-        pool = train.pop("pool")
-        if isinstance(d.get("loss"), dict):
-            d["loss"]["pool"] = pool
-    name = d.get("data", {}).get("name", "ring8") if isinstance(d.get("data"), dict) else None
-    try:
-        kind = data_kind(name) if isinstance(name, str) else None
-    except ConfigError:
-        kind = None
+        moved["pool"] = train.pop("pool")
+    loss = d.get("loss") or {}
+    if moved and isinstance(loss, dict):  # a loss that is no mapping: from_dict names it
+        d["loss"] = {**loss, **moved}
+    recipe, kind = _shape(d)
     model = d.get("model")
-    if isinstance(model, dict) and kind is not None:
-        if legacy_dump and kind != "toy":  # the MLP's widths (and for pairs DCGAN's d_norm) of a 0.1 dump
+    if isinstance(model, dict) and kind in ("images", "pairs"):
+        if legacy_dump:  # the MLP's widths (and, for pairs, DCGAN's d_norm) of a 0.1 dump are not this run's
             for unused in ("g_width", "d_width", *(("d_norm",) if kind == "pairs" else ())):
                 model.pop(unused, None)
-        renames = {"toy": {}, "images": {"ngf": "g_width", "ndf": "d_width"},
-                   "pairs": {"ngf": "g_width", "ndf": "d_width"}}[kind]
-        for old, new in renames.items():
+        for old, new in (("ngf", "g_width"), ("ndf", "d_width")):
             if old in model:
                 if new in model:
                     raise ConfigError(f"model.{old} is the old name of model.{new}; give only model.{new}")
                 model[new] = model.pop(old)
-        if kind == "toy" and "g_batchnorm" in model:
-            on = model.pop("g_batchnorm")
-            model.setdefault("g_norm", "batch" if on is True else "none" if on is False else on)
         if kind == "pairs" and "norm" in model:
             norm = model.pop("norm")
             model.setdefault("g_norm", norm)
             model.setdefault("d_norm", norm)
-    if legacy_dump and kind is not None:
-        recipe = d.get("recipe", "gan")
-        try:
-            wanted = sections(recipe, kind)
-        except ConfigError:
-            return d
-        for section, cls in wanted.items():
-            if isinstance(d.get(section), dict):
-                names = set(keys_of(cls))
-                d[section] = {k: v for k, v in d[section].items() if k in names}
+    if isinstance(model, dict) and kind == "toy" and "g_batchnorm" in model:
+        on = model.pop("g_batchnorm")
+        model.setdefault("g_norm", "batch" if on is True else "none" if on is False else on)
+    if legacy_dump and _usable(recipe, kind):
+        _keep_only(d, sections(recipe, kind))
     return d
+
+
+def _usable(recipe: str, kind: str) -> bool:
+    """Whether ``recipe`` exists and trains on data of ``kind`` (else :func:`config_from_dict` says why)."""
+    return recipe in RECIPES and kind in RECIPES[recipe].DATA
+
+
+def _keep_only(d: dict[str, Any], types_: dict[str, type], also: set[str] = frozenset()) -> None:
+    """Drop the keys of ``d``'s sections that ``types_`` lacks, except the dotted keys in ``also``."""
+    for section, cls in types_.items():
+        if isinstance(d.get(section), dict):
+            names = set(keys_of(cls))
+            d[section] = {k: v for k, v in d[section].items() if k in names or f"{section}.{k}" in also}
 
 
 # --------------------------------------------------------------------------- reading a config
@@ -232,11 +226,8 @@ def apply_overrides(cfg: Config | typing.Mapping[str, Any], overrides: list[str]
         node[leaf] = value
         given.add(key)
     now = _shape(d)
-    if now != was and now[0] in RECIPES and now[1] in DATA_KINDS and now[1] in RECIPES[now[0]].DATA:
-        for section, cls in sections(*now).items():  # (an unusable pair is refused by config_from_dict)
-            if isinstance(d.get(section), dict):
-                names = set(keys_of(cls))
-                d[section] = {k: v for k, v in d[section].items() if k in names or f"{section}.{k}" in given}
+    if now != was and _usable(*now):
+        _keep_only(d, sections(*now), also=given)
     return config_from_dict(d)
 
 
