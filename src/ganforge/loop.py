@@ -45,8 +45,6 @@ from ganforge.recipes.base import Models, Recipe, ema_update
 class Observer(Protocol):
     """What the loop asks of the inference side while it trains (``ganforge.sample``'s samplers are such)."""
 
-    def quick_metrics(self, n: int, seed: int) -> dict[str, float]: ...
-
     def save_picture(self, path: Path, title: str = "") -> Any: ...
 
 
@@ -56,12 +54,14 @@ class Hooks:
 
     Args:
         observer: ``observer(cfg, models, extra_state, device)`` -> an :class:`Observer` over the live
-            networks, for in-training metrics (``train.eval_every``) and sample pictures
-            (``train.sample_every``); None = neither.
+            networks, for sample pictures (``train.sample_every``) and what ``metrics`` scores; None = neither.
+        metrics: ``metrics(observer, n, seed)`` -> ``{"Metric/...": value}`` every ``train.eval_every`` steps;
+            None = no in-training metrics.
         finish: ``finish(run_dir)`` after the last step (the evaluation and the report); None = nothing.
     """
 
     observer: Callable[[Config, Models, dict[str, torch.Tensor], torch.device], Observer] | None = None
+    metrics: Callable[[Observer, int, int], dict[str, float]] | None = None
     finish: Callable[[Path], Any] | None = None
 
 
@@ -266,8 +266,9 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                 if last:
                     break
                 continue
-            if observer is not None and tc.eval_every and (step % tc.eval_every == 0 or last):
-                record.update(observer.quick_metrics(tc.eval_n, seed=cfg.seed * 100003 + step))
+            if hooks.metrics is not None and observer is not None and tc.eval_every and \
+                    (step % tc.eval_every == 0 or last):
+                record.update(hooks.metrics(observer, tc.eval_n, cfg.seed * 100003 + step))
             if record:
                 record = {"step": step, **record}
                 history.append(record)

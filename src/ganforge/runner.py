@@ -16,11 +16,13 @@ from pathlib import Path
 
 from ganforge import loop, sample
 from ganforge.config import Config
+from ganforge.metrics.sampled import quick_metrics
 
 
 def hooks() -> loop.Hooks:
-    """Pictures and metrics during training from the run's sampler; ``eval.json`` and ``report.html`` at the end."""
-    return loop.Hooks(observer=sample.make_sampler, finish=sample.write_run_report)
+    """Pictures from the run's sampler and its quick metrics (``metrics.sampled``) during training;
+    ``eval.json`` and ``report.html`` at the end."""
+    return loop.Hooks(observer=sample.make_sampler, metrics=quick_metrics, finish=sample.write_run_report)
 
 
 def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwrite: bool = False) -> Path:

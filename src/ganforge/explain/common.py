@@ -174,6 +174,7 @@ def trained_digits(ctx: Context, variant: str = "resize") -> TrainedDigits:
     """A small DCGAN (32 px, the `mnist` preset at a small width) trained on scikit-learn's digits, FID measured
     in the shipped MNIST classifier's features every few steps. Cached per (variant, fast, seed) in-process, so
     `explain all` trains each variant once."""
+    from ganforge.metrics.sampled import quick_metrics
     from ganforge.sample import make_sampler
 
     key = (variant, ctx.fast, ctx.seed)
@@ -194,7 +195,7 @@ def trained_digits(ctx: Context, variant: str = "resize") -> TrainedDigits:
         for k, v in step(recipe, i, log_grads=True).items():
             logs.setdefault(k, []).append(v)
         if (i + 1) % s["every"] == 0:
-            fid = model.quick_metrics(s["eval_n"], seed=ctx.seed + i)["Metric/fid"]
+            fid = quick_metrics(model, s["eval_n"], seed=ctx.seed + i)["Metric/fid"]
             history.append({"step": i + 1, "fid": fid, **{k: float(np.mean(v)) for k, v in logs.items()}})
             logs = {}
     out = TrainedDigits(cfg, recipe, history, replaced)

@@ -44,6 +44,7 @@ from ganforge.config import TOY_DISTRIBUTIONS, Config, to_dict
 from ganforge.errors import GanforgeError
 from ganforge.loop import save_state, seed_everything, train_iteration
 from ganforge.losses import ADVERSARIAL as LOSSES
+from ganforge.metrics.sampled import quick_metrics
 from ganforge.recipes import config_from_dict, gan, load_config, resolve
 from ganforge.runfolder import prepare as prepare_run_dir
 from ganforge.runfolder import write_config
@@ -313,7 +314,7 @@ class LabSession:
         if metrics is None:
             metrics = time.perf_counter() - self.metrics_at >= METRICS_SECONDS
         if metrics and not self.diverged:
-            self.metrics = self.model.quick_metrics(N_VIEW, seed=self.cfg.seed)
+            self.metrics = quick_metrics(self.model, N_VIEW, seed=self.cfg.seed)
             self.metrics_at = time.perf_counter()
         self.frames += 1
         if logs:

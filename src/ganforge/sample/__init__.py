@@ -121,8 +121,11 @@ class Run:
         return plot_curves(self.history, path=path, title=str(self.run_dir.name))
 
     def evaluate(self, n: int | None = None, seed: int = 0, write: bool = True, **kwargs: Any) -> dict[str, Any]:
-        """Evaluate against real data (model vs real floor) and, by default, write ``eval.json``."""
-        result = self.sampler.evaluate(n, seed, **kwargs)
+        """Evaluate against real data (model vs real floor) and, by default, write ``eval.json``:
+        :func:`ganforge.metrics.sampled.evaluate` of the run's sampler. ``features=...`` for image runs."""
+        from ganforge.metrics.sampled import evaluate
+
+        result = evaluate(self.sampler, n, seed, **kwargs)
         result["provenance"].update({"step": self.step, "run": str(self.run_dir)})
         if write:
             checkpoint.atomic_write_text(self.run_dir / "eval.json", json.dumps(_strict(result), indent=2) + "\n")

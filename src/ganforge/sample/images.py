@@ -1,4 +1,4 @@
-"""Inference for image runs: generate, grid, interpolate, evaluate (FID / KID / precision / recall).
+"""Inference for image runs: generate, grid, interpolate, feature networks (scores: ``ganforge.metrics.sampled``).
 
     run = ganforge.load_run("runs/mnist")          # an ImageRun: ImageModel + run-folder helpers
     x = run.sample(64)                              # (64, H, W, C) uint8
@@ -20,43 +20,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ganforge.cache import cache_dir
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
 from ganforge.latent import interpolate
+from ganforge.metrics.sampled import features_for
 from ganforge.pixels import to_signed, to_uint8
 from ganforge.sample.toy import eval_mode
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-CHEAP_FEATURES = ("mnist", "fashion")  # small classifiers: cheap enough to score during training on a CPU
-MIN_FLOOR = 20  # held-out images needed for a floor
-
-
-def features_for(cfg: Config) -> str:
-    """The feature space ``eval.features=auto`` means for this run's data."""
-    spec = cfg.eval.features
-    if spec != "auto":
-        return spec
-    return {"mnist": "mnist", "digits8": "mnist", "fashion": "fashion"}.get(cfg.data.name, "inception")
-
-
-def stream(take: Any) -> Any:
-    """A sampler ``fn(k)`` that continues where the last call stopped: ``take(start, k)`` gives items start..start+k.
-
-    Metrics draw their n images a batch at a time; each call must bring new images, never the first k again.
-    """
-    pos = 0
-
-    def next_k(k: Any) -> Any:
-        nonlocal pos
-        out = take(pos, k)
-        pos += len(out)
-        return out
-
-    return next_k
-
 
 class ImageModel:
     """An image generator/discriminator pair.
@@ -83,7 +55,6 @@ class ImageModel:
         self.prior = extra_state.get("label_prior") if clusters else None  # clusters' frequencies in the data
         self.rows = self.num_classes or codes  # what a grid row or an interpolation row keeps fixed
         self._extractors: dict[str, Any] = {}
-        self._ref: dict[str, np.ndarray] = {}
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -255,92 +226,3 @@ class ImageModel:
         if spec not in self._extractors:
             self._extractors[spec] = get_extractor(spec, self.device)
         return self._extractors[spec]
-
-    def _data_key(self, split: str) -> str:
-        from ganforge.data import image_data
-        from ganforge.data.images import fingerprint
-
-        return f"{fingerprint(image_data(self.config.data, split))}-{split}"
-
-    def quick_metrics(self, n: int, seed: int = 0) -> dict[str, float]:
-        """FID against the training images in a small classifier's feature space (skipped for other features
-        on a CPU, where Inception is too slow to run during training), and for conditional runs the
-        classifier's accuracy on the requested classes."""
-        from ganforge.metrics.features import extract
-        from ganforge.metrics.images import frechet_distance, real_features
-
-        spec = features_for(self.config)
-        if spec not in CHEAP_FEATURES and self.device.type == "cpu":
-            return {}
-        ext = self.extractor(spec)
-        if spec not in self._ref:  # the same on-disk cache as `evaluate`, so the training split is read once
-            self._ref[spec], _ = real_features(ext, self.real(), None, 256, cache_dir(), self._data_key("train"))
-        out = {"Metric/fid": frechet_distance(self._ref[spec], extract(ext, self.generate(n, seed), None,
-                                                                             device=self.device))}
-        if self._class_metrics(spec):
-            out["Metric/class_acc"] = self.class_scores(n, seed)["class_acc"]
-        return out
-
-    def _class_metrics(self, spec: str) -> bool:
-        """Class accuracy needs a classifier of the same classes: the shipped ones, on their own data."""
-        return bool(self.num_classes) and spec in CHEAP_FEATURES and self.num_classes == 10
-
-    def class_scores(self, n: int, seed: int = 0, spec: str | None = None) -> dict[str, float]:
-        """The classifier's accuracy on generated images of requested classes, and an IS-style score."""
-        from ganforge.metrics.images import classifier_scores
-
-        clf = self.extractor(spec or features_for(self.config))
-        z = torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(seed))
-        r = classifier_scores(clf, stream(lambda i, y: self.generate(len(y), labels=y, z=z[i:i + len(y)])), n,
-                              self.num_classes)
-        return {"class_acc": r["accuracy"], "class_is": r["is"]}
-
-    def evaluate(self, n: int | None = None, seed: int = 0, features: str | None = None) -> dict[str, Any]:
-        """FID, KID, precision and recall of generated vs training images, beside the floor: the same
-        figures for the held-out split vs the training images, at the same sample size.
-
-        ``n`` generated images default to the held-out split's size (capped at 10,000), so the model and
-        the floor share their sample size and hence their bias.
-        """
-        from ganforge.metrics.images import image_scores
-
-        spec = features or features_for(self.config)
-        ext = self.extractor(spec)
-        train, test = self.real(split="train"), self.real(split="test")
-        n = n or self.config.eval.n or max(MIN_FLOOR, min(len(test), 10_000))
-        key = self._data_key("train")
-        z = torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(seed + 7))
-        codes = torch.randint(self.codes, (n,), generator=torch.Generator().manual_seed(seed + 11)) if self.codes \
-            else None  # InfoGAN runs: the codes, drawn once like z, so each batch gets its own
-
-        def fakes(i: int, k: int) -> torch.Tensor:
-            return self.generate(k, z=z[i:i + k], labels=None if codes is None else codes[i:i + k])
-
-        model = image_scores(ext, train, stream(fakes), n,
-                             ref_cache_dir=cache_dir(), ref_key=key)
-        n_floor = min(n, len(test))
-        prov = dict(model.pop("provenance", {}))
-        prov.update({"split_real": "train", "split_floor": "test", "n_floor": n_floor,
-                     "data": self.config.data.name, "size": self.config.data.size})
-        if n_floor < MIN_FLOOR:  # a tiny folder: a floor from a handful of images would mislead
-            prov["split_floor"] = f"none: the held-out split has {len(test)} images (< {MIN_FLOOR})"
-            return {"model": model, "floor": {}, "provenance": prov}
-        floor = image_scores(ext, train, stream(lambda i, k: test[i:i + k]), n_floor, ref_cache_dir=cache_dir(),
-                             ref_key=key)
-        floor.pop("provenance", None)
-        if self._class_metrics(spec):
-            from ganforge.data import image_data
-            from ganforge.metrics.images import classifier_scores
-
-            model.update(self.class_scores(n, seed, spec))
-            y_test = image_data(self.config.data, "test").y
-            by_class = [test[y_test == k] for k in range(self.num_classes)]
-
-            def held_out(start: int, y: torch.Tensor) -> torch.Tensor:  # held-out images of the requested classes
-                K = self.num_classes  # request i asks for class i mod K: take that class's (i // K)-th image
-                return torch.stack([by_class[k][((start + i) // K) % len(by_class[k])]
-                                    for i, k in enumerate(y.tolist())])
-
-            r = classifier_scores(ext, stream(held_out), n_floor, self.num_classes)
-            floor.update({"class_acc": r["accuracy"], "class_is": r["is"]})
-        return {"model": model, "floor": floor, "provenance": prov}

@@ -1,4 +1,4 @@
-"""Inference for 2-D runs: sample points, score them with D, evaluate, draw.
+"""Inference for 2-D runs: sample points, score them with D, draw (metrics: ``ganforge.metrics.sampled``).
 
     run = ganforge.load_run("runs/ring8")   # a ToyRun: ToyModel + run-folder helpers
     x = run.sample(1000)                     # (1000, 2) float32 in data coordinates
@@ -9,10 +9,9 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -118,37 +117,6 @@ class ToyModel:
         return out.float().cpu().numpy()
 
     # ---------------------------------------------------------------- measurement
-
-    def _mode_args(self) -> dict[str, Any]:
-        d = self.distribution
-        if d.has_modes:
-            return {"centers": d.centers.numpy(), "std": d.std}
-        return {"centers": None, "std": None}
-
-    def quick_metrics(self, n: int, seed: int = 0) -> dict[str, float]:
-        """The cheap metrics logged during training: modes, high-quality %, reverse KL, W1, KL, JSD."""
-        from ganforge.metrics import histogram_divergences, mode_stats, wasserstein1
-
-        fake, real = self.sample(n, seed=seed), self.real(n, seed=seed + 1)
-        out: dict[str, float] = {}
-        m = self._mode_args()
-        if m["centers"] is not None:
-            stats = mode_stats(fake, m["centers"], m["std"], self.config.eval.hq_threshold)
-            out.update({f"Metric/{k}": float(v) for k, v in stats.items()})
-        out["Metric/w1"] = wasserstein1(fake, real)
-        hist = histogram_divergences(real, fake, bins=self.config.eval.bins)
-        out.update({"Metric/kl": hist["kl"], "Metric/jsd": hist["jsd"]})
-        return {k: v for k, v in out.items() if math.isfinite(v)}
-
-    def evaluate(self, n: int | None = None, seed: int = 0) -> dict[str, Any]:
-        """Full evaluation against a real sample, with the real-vs-real floor for each metric."""
-        from ganforge.metrics import evaluate_toy
-
-        e = self.config.eval
-        return evaluate_toy(
-            lambda k: self.sample(k, seed=seed + 7), self.real, n=n or e.n, hq_threshold=e.hq_threshold,
-            bins=e.bins, mmd_n=e.mmd_n, permutations=e.permutations, seed=seed, **self._mode_args(),
-        )
 
     # ---------------------------------------------------------------- pictures
 

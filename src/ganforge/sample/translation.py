@@ -1,4 +1,4 @@
-"""Inference for translation runs (pix2pix, cyclegan): translate, triptychs, evaluation.
+"""Inference for translation runs (pix2pix, cyclegan): translate, triptychs (scores: ``ganforge.metrics.sampled``).
 
     run = ganforge.load_run("runs/inpaint")          # a TranslationRun
     out = run.translate(x)                           # (N, C, S, S) in [-1, 1] -> the same shape, A -> B
@@ -22,15 +22,11 @@ import torch
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
+from ganforge.metrics.sampled import spread
 from ganforge.pixels import to_signed
 from ganforge.sample.toy import eval_mode
 
 DIRECTIONS = ("AtoB", "BtoA")
-
-
-def spread(n: int, total: int) -> torch.Tensor:
-    """``min(n, total)`` indices spread evenly over ``range(total)`` (held-out digits come sorted by class)."""
-    return torch.linspace(0, total - 1, min(n, total)).round().long()
 
 
 class TranslationModel:
@@ -170,80 +166,3 @@ class TranslationModel:
         if self._clf is None:
             self._clf = get_extractor("mnist", self.device)
         return self._clf
-
-    def _digits(self) -> bool:
-        return self.config.data.name in ("colordigits", "inpaint-digits") and self.config.data.direction == "AtoB"
-
-    def quick_metrics(self, n: int, seed: int = 0) -> dict[str, float]:
-        """Cheap figures on the held-out split during training: PSNR and L1 (paired), cycle L1 (cyclegan)."""
-        from ganforge.metrics.translation import paired_scores
-
-        s = self.held_out()
-        ia, ib = spread(n, len(s.A)), spread(n, len(s.B))
-        a = to_signed(s.A[ia])
-        if not self.cyclic:
-            r = paired_scores(self.translate(a), to_signed(s.B[ia]))
-            return {"Metric/psnr": r["psnr"], "Metric/l1": r["l1"]}
-        b = to_signed(s.B[ib])
-        out = {"Metric/cycle_l1_A": float((self.translate(self.translate(a), "BtoA") - a).abs().mean()),
-               "Metric/cycle_l1_B": float((self.translate(self.translate(b, "BtoA")) - b).abs().mean())}
-        if self.config.data.name == "colordigits" and s.y_B is not None:
-            from ganforge.metrics.translation import label_accuracy
-
-            out["Metric/label_acc"] = label_accuracy(self.classifier(), self.translate(b, "BtoA"), s.y_B[ib])
-        return out
-
-    def evaluate(self, n: int | None = None, seed: int = 0, **_: Any) -> dict[str, Any]:
-        """Scores on the held-out split beside their baselines. Paired runs: L1, PSNR, SSIM of G(A) vs B; the
-        floor column is copying the input (A vs B). Cyclegan: cycle L1 both ways (beside the L1 of unrelated
-        images of the domain), and on the digit task label preservation and FID (see docs/translation.md)."""
-        from ganforge.metrics.translation import paired_scores
-
-        s = self.held_out()
-        n = min(n or self.config.eval.n or len(s.A), len(s.A), len(s.B))
-        ia, ib = spread(n, len(s.A)), spread(n, len(s.B))
-        a, b = to_signed(s.A[ia]), to_signed(s.B[ib])
-        prov = {"split": "test", "n": n, "data": self.config.data.name, "size": self.size,
-                "recipe": self.config.recipe, "floor_column": "baseline"}
-        if not self.cyclic:
-            model = paired_scores(self.translate(a), b)
-            floor = paired_scores(a, b) if a.shape == b.shape else {}
-            prov["floor"] = "copy: the input itself as the output"
-            return {"model": model, "floor": floor, "provenance": prov}
-        fake_b, fake_a = self.translate(a), self.translate(b, "BtoA")
-        rec_a, rec_b = self.translate(fake_b, "BtoA"), self.translate(fake_a)
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        model = {"cycle_l1_A": float((rec_a - a).abs().mean()), "cycle_l1_B": float((rec_b - b).abs().mean())}
-        floor = {"cycle_l1_A": float((a[perm] - a).abs().mean()), "cycle_l1_B": float((b[perm] - b).abs().mean())}
-        prov["floor"] = ("cycle_l1: L1 between unrelated images of the domain (a reconstruction that forgot its "
-                         "input); label_acc: the classifier on real images of the target domain; "
-                         "fid: held-out real images vs the training images")
-        if self.config.data.name == "colordigits" and self.config.data.direction == "AtoB" and s.y_A is not None:
-            model.update(self._digit_scores(a, b, fake_a, fake_b, rec_a, s.y_A[ia], s.y_B[ib], floor, prov))
-        return {"model": model, "floor": floor, "provenance": prov}
-
-    def _digit_scores(self, a, b, fake_a, fake_b, rec_a, y_a, y_b, floor, prov) -> dict[str, float]:
-        from ganforge.metrics.features import extract
-        from ganforge.metrics.images import frechet_distance
-        from ganforge.metrics.translation import decolour, label_accuracy
-
-        clf = self.classifier()
-        train = self.held_out("train")
-        model = {
-            "label_acc_BtoA": label_accuracy(clf, fake_a, y_b),  # F(b), a gray digit, labelled as b
-            "label_acc_AtoB": label_accuracy(clf, decolour(fake_b), y_a),  # G(a), decoloured, labelled as a
-            "label_acc_cycle": label_accuracy(clf, rec_a, y_a),  # F(G(a))
-        }
-        floor.update({"label_acc_BtoA": label_accuracy(clf, a, y_a),
-                      "label_acc_AtoB": label_accuracy(clf, decolour(b), y_b),
-                      "label_acc_cycle": label_accuracy(clf, a, y_a)})
-        prov["copy_baseline"] = {"label_acc_BtoA": label_accuracy(clf, b, y_b),
-                                 "label_acc_AtoB": label_accuracy(clf, decolour(a), y_a)}
-        ref_b = extract(clf, train.B, min(len(train.B), 2000))  # the target domains' training images
-        ref_a = extract(clf, train.A, min(len(train.A), 2000))
-        model["fid_B"] = frechet_distance(ref_b, extract(clf, fake_b))
-        model["fid_A"] = frechet_distance(ref_a, extract(clf, fake_a))
-        floor["fid_B"] = frechet_distance(ref_b, extract(clf, b))
-        floor["fid_A"] = frechet_distance(ref_a, extract(clf, a))
-        prov["fid_features"] = clf.name + " (colour converted to luma)"
-        return model
