@@ -28,6 +28,7 @@ from ganforge.config import Config
 from ganforge.loop import seed_everything, train_iteration
 from ganforge.recipes import gan, load_config, resolve
 from ganforge.recipes.base import Recipe
+from ganforge.recipes.common import make_optimizer
 
 DPI = 100
 
@@ -187,7 +188,7 @@ def trained_digits(ctx: Context, variant: str = "resize") -> TrainedDigits:
     recipe = gan.build(cfg, torch.device("cpu"))
     replaced = _surgery(variant, recipe.models)
     if replaced and variant == "maxpool-in-D":  # new parameters: a fresh optimiser that sees them
-        recipe.optimizers["D"] = gan.make_optimizer(cfg, recipe.models["D"].parameters(), cfg.optim.lr_d)
+        recipe.optimizers["D"] = make_optimizer(cfg, recipe.models["D"].parameters(), cfg.optim.lr_d)
     model = make_sampler(cfg, recipe.models, recipe.extra_state)
     history: list[dict[str, float]] = []
     logs: dict[str, list[float]] = {}

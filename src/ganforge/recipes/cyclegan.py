@@ -30,7 +30,7 @@ from ganforge import losses
 from ganforge.config import Config, choices, num
 from ganforge.recipes import translation
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
-from ganforge.recipes.gan import linear_decay, make_optimizer
+from ganforge.recipes.common import linear_decay, make_optimizer
 from ganforge.recipes.translation import ImagePool, batch_source, check_data, discriminator, generator
 
 LOSSES = ("lsgan", "ns", "minimax", "hinge")

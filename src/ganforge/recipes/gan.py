@@ -21,7 +21,6 @@ Osindero 2014; projection D, Miyato & Koyama 2018); DiffAugment on D's inputs
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +28,22 @@ import torch
 from torch import nn
 
 from ganforge import losses
-from ganforge.config import Config, ImageData, choices, num
+from ganforge.config import Config, choices, num
 from ganforge.data.toy2d import make_distribution, normaliser
 from ganforge.errors import ConfigError
 from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
+from ganforge.recipes.common import (
+    augmenter,
+    check_batch,
+    image_batches,
+    linear_decay,
+    make_optimizer,
+    r1_every,
+    r1_phases,
+    read_images,
+    resolve_image_data,
+)
 
 if TYPE_CHECKING:
     from ganforge.data.imageset import ImageSet
@@ -118,33 +128,6 @@ def optim_defaults(cfg: Config) -> dict[str, Any]:
     return LOSS_DEFAULTS[cfg.loss.name]
 
 
-def resolve_image_data(d: ImageData, sizes: tuple[int, ...], what: str, default_size: int | None = None) -> None:
-    """Fill ``data.size`` (the bundled sets' own, or ``default_size``) and check it; a bundled name with
-    ``data.root`` set trains on the user's images."""
-    if d.root and d.name != "images":
-        d.name = "images"  # a preset for bundled digits + data.root=... trains on the user's images
-    if d.name == "images" and not d.root:
-        raise ConfigError("data.name=images needs data.root=PATH (an image folder, a .npz file or IDX files)")
-    if d.size is None:
-        d.size = default_size or {"digits8": 32, "mnist": 28, "fashion": 28}.get(d.name)
-    if d.size is None or d.size not in sizes:
-        raise ConfigError(f"data.size must be one of {', '.join(map(str, sizes))} for {what}, got {d.size}")
-    if d.channels not in (None, 1, 3):
-        raise ConfigError(f"data.channels must be 1, 3 or null, got {d.channels}")
-
-
-def check_batch(cfg: Config, batch: int, where: str = "train.batch_size") -> None:
-    """D's batch (``batch`` samples: the global batch, or one process's share) must split into packs and
-    minibatch-std groups."""
-    m = cfg.model
-    pack = getattr(m, "pack", 1)
-    if batch % pack:
-        raise ConfigError(f"{where} ({batch}) must be a multiple of model.pack ({pack})")
-    if m.mbstd and (batch // pack) % m.mbstd:
-        raise ConfigError(f"model.mbstd group size ({m.mbstd}) must divide the discriminator's batch "
-                          f"({batch // pack}: {where}" + (" / model.pack" if pack > 1 else "") + ")")
-
-
 def resolve(cfg: Config) -> None:
     """Fill the ``auto`` fields and check the rules between fields (no data is read here)."""
     m = cfg.model
@@ -225,16 +208,6 @@ def validate(cfg: Config) -> None:
                               f"{train.num_classes} classes")
 
 
-def read_images(cfg: Config) -> ImageSet:
-    """The training images (read once per process); fills ``data.channels`` from them."""
-    from ganforge.data import image_data
-
-    train = image_data(cfg.data, "train")
-    if cfg.data.channels is None:
-        cfg.data.channels = int(train.x.shape[1])
-    return train
-
-
 def training_labels(cfg: Config, data: ImageSet) -> torch.Tensor | None:
     """The labels a conditional model trains on: the data's classes, or k-means cluster ids (``model.clusters``);
     None for an unconditional model."""
@@ -246,64 +219,6 @@ def training_labels(cfg: Config, data: ImageSet) -> torch.Tensor | None:
 
         return cluster_labels(data.x, cfg.model.clusters, cfg.seed, cache_dir())
     return data.y if (data.y is not None and cfg.model.cond != "none") else None
-
-
-def make_optimizer(cfg: Config, params, lr: float, lazy_every: int = 0) -> torch.optim.Optimizer:
-    """The optimiser ``cfg.optim`` names. ``lazy_every``: the interval of a lazy regulariser on these parameters
-    (R1 every 16 steps); Adam then runs at lr * c and betas ** c, c = k / (k + 1) (Karras et al., 2020, B)."""
-    o = cfg.optim
-    if o.name == "adam":
-        c = lazy_every / (lazy_every + 1) if lazy_every else 1.0
-        return torch.optim.Adam(params, lr=lr * c, betas=(o.beta1 ** c, o.beta2 ** c), fused=True)
-    if o.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
-    if o.name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=o.beta1 or 0.0, foreach=True)
-    raise ValueError(f"unknown optimiser {o.name!r}")
-
-
-def linear_decay(cfg: Config, optimizers: dict[str, torch.optim.Optimizer]
-                 ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
-    """optim.decay=linear: the learning rate constant for the first half of ``train.steps``, then linearly to 0
-    (CycleGAN: 100 epochs constant, 100 decaying)."""
-    if cfg.optim.decay != "linear":
-        return {}
-    half = cfg.train.steps / 2
-
-    def factor(step: int) -> float:
-        return min(1.0, max(0.0, (cfg.train.steps - step) / half))
-
-    return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
-
-
-def augmenter(cfg: Config) -> Callable[[torch.Tensor], torch.Tensor]:
-    """What D's inputs go through: DiffAugment with ``train.augment``'s policy, or nothing."""
-    if not cfg.train.augment:
-        return lambda x: x
-    from ganforge.augment import diff_augment
-
-    return lambda x: diff_augment(x, cfg.train.augment)
-
-
-def r1_every(cfg: Config) -> int:
-    """The lazy R1 interval, or 0 when R1 is off."""
-    return cfg.train.r1_every if cfg.loss.r1_gamma > 0 else 0
-
-
-def r1_phases(cfg: Config, d_of: Callable[[Models, Batch], Callable[[torch.Tensor], torch.Tensor]]) -> list[Phase]:
-    """Lazy R1 on real images (Mescheder et al., 2018) as a phase ``D_r1`` every ``train.r1_every`` iterations:
-    gamma / 2 * E||grad_x D(x)||^2, times the interval. ``d_of(models, batch)`` is D's logits as a function
-    of its image input (labels, augmentation bound in). No phase when ``r1_gamma`` is 0."""
-    every, gamma = r1_every(cfg), cfg.loss.r1_gamma
-    if not every:
-        return []
-
-    def r1_step(models: Models, batch: Batch):
-        r1, logits = losses.r1_penalty_and_logits(d_of(models, batch), batch["x"])
-        # the zero term reaches D's last bias, so every parameter has a gradient (DDP)
-        return (gamma / 2) * r1 * every + 0 * logits.sum(), {"Loss/D/r1": r1.detach()}
-
-    return [Phase("D_r1", "D", r1_step, interval=every)]
 
 
 def _call(net: nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -323,26 +238,12 @@ def batch_source(cfg: Config, device: torch.device):
 
         return next_toy, {"data_mean": mean.clone(), "data_scale": torch.tensor(scale)}
 
-    from ganforge.data import image_data
-    from ganforge.pixels import to_signed
-
-    data = image_data(cfg.data, "train")
-    images = data.x.to(device)  # (N, C, H, W) uint8, all of it on the device: no per-step decoding
+    data = read_images(cfg)
     labels = training_labels(cfg, data)
     extra: dict[str, torch.Tensor] = {}
-    if labels is not None:
-        if cfg.model.clusters:  # sampling draws clusters as often as the data has them
-            extra["label_prior"] = torch.bincount(labels, minlength=cfg.model.clusters).float() / len(labels)
-        labels = labels.to(device)
-
-    def next_images() -> Batch:
-        idx = torch.randint(len(images), (B,)).to(device, non_blocking=True)  # sampled with replacement
-        batch = {"x": to_signed(images[idx])}  # (B, C, H, W) in [-1, 1]
-        if labels is not None:
-            batch["y"] = labels[idx]  # (B,)
-        return batch
-
-    return next_images, extra
+    if labels is not None and cfg.model.clusters:  # sampling draws clusters as often as the data has them
+        extra["label_prior"] = torch.bincount(labels, minlength=cfg.model.clusters).float() / len(labels)
+    return image_batches(data.x, labels, B, device), extra
 
 
 def build(cfg: Config, device: torch.device) -> Recipe:

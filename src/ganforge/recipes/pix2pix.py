@@ -23,7 +23,7 @@ from ganforge import losses
 from ganforge.config import Config, choices, num
 from ganforge.recipes import translation
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
-from ganforge.recipes.gan import linear_decay, make_optimizer
+from ganforge.recipes.common import linear_decay, make_optimizer
 from ganforge.recipes.translation import batch_source, check_data, discriminator, generator
 
 LOSSES = ("ns", "lsgan", "minimax", "hinge")

@@ -28,7 +28,7 @@ from torch import nn
 from ganforge import dist, losses
 from ganforge.config import Config, choices, num
 from ganforge.errors import ConfigError
-from ganforge.recipes import gan
+from ganforge.recipes import common
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 
 W_AVG_BETA = 0.995  # w_avg <- lerp(mean w of the batch, w_avg, beta), as stylegan2-ada-pytorch
@@ -63,7 +63,7 @@ class StyleGANLoss:
                           "digits collapsed with <= 1; 0 = off)")
 
 
-check_batch = gan.check_batch  # mbstd groups must divide D's batch
+check_batch = common.check_batch  # mbstd groups must divide D's batch
 
 
 def sections(kind: str) -> tuple[type, type]:
@@ -76,12 +76,12 @@ def optim_defaults(cfg: Config) -> dict[str, Any]:
 
 
 def resolve(cfg: Config) -> None:
-    gan.resolve_image_data(cfg.data, SIZES, "recipe=stylegan", default_size=32)
+    common.resolve_image_data(cfg.data, SIZES, "recipe=stylegan", default_size=32)
     if cfg.model.z_dim is None:
         cfg.model.z_dim = cfg.model.w_dim
     if cfg.train.d_steps != 1:
         raise ConfigError(f"recipe=stylegan runs one D step per G step, got train.d_steps={cfg.train.d_steps}")
-    gan.check_batch(cfg, cfg.train.batch_size)
+    common.check_batch(cfg, cfg.train.batch_size)
 
 
 def build_models(cfg: Config) -> Models:
@@ -100,17 +100,17 @@ def build_models(cfg: Config) -> Models:
 
 def validate(cfg: Config) -> None:
     """Reads the data once (``data.channels``); a clear error for data that cannot be read."""
-    gan.read_images(cfg)
+    common.read_images(cfg)
 
 
 def build(cfg: Config, device: torch.device) -> Recipe:
     """Models, optimisers and phases for a resolved config. Seeds nothing: the loop does."""
     models = {k: v.to(device) for k, v in build_models(cfg).items()}
     G, D = models["G"], models["D"]
-    next_batch, extra = gan.batch_source(cfg, device)
+    next_batch = common.image_batches(common.read_images(cfg).x, None, cfg.train.batch_size, device)
     B, z_dim, kind, num_ws = cfg.train.batch_size, cfg.model.z_dim, cfg.loss.name, G.num_ws
     mixing = cfg.model.mixing
-    aug = gan.augmenter(cfg)
+    aug = common.augmenter(cfg)
 
     def fake_batch(G: nn.Module, return_ws: bool = False):
         """G(z), with probability ``mixing`` per sample mixing in a second z from a random crossover layer."""
@@ -145,10 +145,10 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         return loss_G, {"Loss/G": loss_G.detach()}
 
     o = cfg.optim
-    optimizers = {"G": gan.make_optimizer(cfg, G.parameters(), o.lr_g),
-                  "D": gan.make_optimizer(cfg, D.parameters(), o.lr_d, gan.r1_every(cfg))}
-    phases = [Phase("D", "D", d_step), *gan.r1_phases(cfg, lambda models, batch: lambda x: models["D"](aug(x)))]
+    optimizers = {"G": common.make_optimizer(cfg, G.parameters(), o.lr_g),
+                  "D": common.make_optimizer(cfg, D.parameters(), o.lr_d, common.r1_every(cfg))}
+    phases = [Phase("D", "D", d_step), *common.r1_phases(cfg, lambda models, batch: lambda x: models["D"](aug(x)))]
     phases.append(Phase("G", "G", g_step))
     ema = {"G_ema": "G"} if "G_ema" in models else {}
     return Recipe(models=models, optimizers=optimizers, phases=phases, next_batch=next_batch,
-                  schedulers=gan.linear_decay(cfg, optimizers), extra_state=extra, ema=ema, ema_decay=cfg.train.ema)
+                  schedulers=common.linear_decay(cfg, optimizers), ema=ema, ema_decay=cfg.train.ema)

@@ -1,0 +1,137 @@
+"""Pieces several recipes share: optimisers and schedules, lazy R1, DiffAugment, image data and batches.
+
+    from ganforge.recipes.common import make_optimizer, r1_phases, image_batches
+    opt = make_optimizer(cfg, D.parameters(), cfg.optim.lr_d, lazy_every=r1_every(cfg))
+
+Each recipe file keeps what is its own (its config sections, networks and phases); what two families
+need alike lives here once, so no recipe imports another family's module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from ganforge import losses
+from ganforge.config import Config, ImageData
+from ganforge.errors import ConfigError
+from ganforge.pixels import to_signed
+from ganforge.recipes.base import Batch, Models, Phase
+
+if TYPE_CHECKING:
+    from ganforge.data.imageset import ImageSet
+
+
+def resolve_image_data(d: ImageData, sizes: tuple[int, ...], what: str, default_size: int | None = None) -> None:
+    """Fill ``data.size`` (the bundled sets' own, or ``default_size``) and check it; a bundled name with
+    ``data.root`` set trains on the user's images."""
+    if d.root and d.name != "images":
+        d.name = "images"  # a preset for bundled digits + data.root=... trains on the user's images
+    if d.name == "images" and not d.root:
+        raise ConfigError("data.name=images needs data.root=PATH (an image folder, a .npz file or IDX files)")
+    if d.size is None:
+        d.size = default_size or {"digits8": 32, "mnist": 28, "fashion": 28}.get(d.name)
+    if d.size is None or d.size not in sizes:
+        raise ConfigError(f"data.size must be one of {', '.join(map(str, sizes))} for {what}, got {d.size}")
+    if d.channels not in (None, 1, 3):
+        raise ConfigError(f"data.channels must be 1, 3 or null, got {d.channels}")
+
+
+def check_batch(cfg: Config, batch: int, where: str = "train.batch_size") -> None:
+    """D's batch (``batch`` samples: the global batch, or one process's share) must split into packs and
+    minibatch-std groups."""
+    m = cfg.model
+    pack = getattr(m, "pack", 1)
+    if batch % pack:
+        raise ConfigError(f"{where} ({batch}) must be a multiple of model.pack ({pack})")
+    if m.mbstd and (batch // pack) % m.mbstd:
+        raise ConfigError(f"model.mbstd group size ({m.mbstd}) must divide the discriminator's batch "
+                          f"({batch // pack}: {where}" + (" / model.pack" if pack > 1 else "") + ")")
+
+
+def read_images(cfg: Config) -> ImageSet:
+    """The training images (read once per process); fills ``data.channels`` from them."""
+    from ganforge.data import image_data
+
+    train = image_data(cfg.data, "train")
+    if cfg.data.channels is None:
+        cfg.data.channels = int(train.x.shape[1])
+    return train
+
+
+def image_batches(images: torch.Tensor, labels: torch.Tensor | None, batch: int,
+                  device: torch.device) -> Callable[[], Batch]:
+    """Batches {"x": (B, C, H, W) in [-1, 1]} (and {"y": (B,)} with ``labels``) drawn with replacement from
+    uint8 ``images``, all of them kept on the device (no per-step decoding). Every draw uses the global torch
+    RNG, so checkpoints capture the data order."""
+    images = images.to(device)
+    labels = None if labels is None else labels.to(device)
+
+    def next_images() -> Batch:
+        idx = torch.randint(len(images), (batch,)).to(device, non_blocking=True)
+        out = {"x": to_signed(images[idx])}
+        if labels is not None:
+            out["y"] = labels[idx]
+        return out
+
+    return next_images
+
+
+def make_optimizer(cfg: Config, params, lr: float, lazy_every: int = 0) -> torch.optim.Optimizer:
+    """The optimiser ``cfg.optim`` names. ``lazy_every``: the interval of a lazy regulariser on these parameters
+    (R1 every 16 steps); Adam then runs at lr * c and betas ** c, c = k / (k + 1) (Karras et al., 2020, B)."""
+    o = cfg.optim
+    if o.name == "adam":
+        c = lazy_every / (lazy_every + 1) if lazy_every else 1.0
+        return torch.optim.Adam(params, lr=lr * c, betas=(o.beta1 ** c, o.beta2 ** c), fused=True)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=o.beta1 or 0.0, foreach=True)
+    raise ValueError(f"unknown optimiser {o.name!r}")
+
+
+def linear_decay(cfg: Config, optimizers: dict[str, torch.optim.Optimizer]
+                 ) -> dict[str, torch.optim.lr_scheduler.LRScheduler]:
+    """optim.decay=linear: the learning rate constant for the first half of ``train.steps``, then linearly to 0
+    (CycleGAN: 100 epochs constant, 100 decaying)."""
+    if cfg.optim.decay != "linear":
+        return {}
+    half = cfg.train.steps / 2
+
+    def factor(step: int) -> float:
+        return min(1.0, max(0.0, (cfg.train.steps - step) / half))
+
+    return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items()}
+
+
+def augmenter(cfg: Config) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What D's inputs go through: DiffAugment with ``train.augment``'s policy, or nothing."""
+    if not cfg.train.augment:
+        return lambda x: x
+    from ganforge.augment import diff_augment
+
+    return lambda x: diff_augment(x, cfg.train.augment)
+
+
+def r1_every(cfg: Config) -> int:
+    """The lazy R1 interval, or 0 when R1 is off."""
+    return cfg.train.r1_every if cfg.loss.r1_gamma > 0 else 0
+
+
+def r1_phases(cfg: Config, d_of: Callable[[Models, Batch], Callable[[torch.Tensor], torch.Tensor]]) -> list[Phase]:
+    """Lazy R1 on real images (Mescheder et al., 2018) as a phase ``D_r1`` every ``train.r1_every`` iterations:
+    gamma / 2 * E||grad_x D(x)||^2, times the interval. ``d_of(models, batch)`` is D's logits as a function
+    of its image input (labels, augmentation bound in). No phase when ``r1_gamma`` is 0."""
+    every, gamma = r1_every(cfg), cfg.loss.r1_gamma
+    if not every:
+        return []
+
+    def r1_step(models: Models, batch: Batch):
+        r1, logits = losses.r1_penalty_and_logits(d_of(models, batch), batch["x"])
+        # the zero term reaches D's last bias, so every parameter has a gradient (DDP)
+        return (gamma / 2) * r1 * every + 0 * logits.sum(), {"Loss/D/r1": r1.detach()}
+
+    return [Phase("D_r1", "D", r1_step, interval=every)]
