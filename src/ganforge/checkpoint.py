@@ -92,13 +92,16 @@ def save(state: dict[str, Any], path: Path, keep: int | None = None) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write a small text file (``config.yaml``, ``eval.json``) atomically: a temporary file beside it, then a
-    rename, so a reader never sees half of it and a crash leaves the old one."""
+    """Write a text file (``config.yaml``, ``eval.json``, ``metrics.jsonl``, ``report.html``) atomically: a
+    temporary file beside it, then a rename, so a reader never sees half of it and a crash leaves the old one."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from the run's other readers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

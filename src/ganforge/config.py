@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import reprlib
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -46,9 +47,14 @@ def choices(*values: str, help: str = "") -> Any:
     return field(default=values[0], metadata={"choices": values, "help": help})
 
 
-def num(default: Any, *, min: float | None = None, max: float | None = None, help: str = "") -> Any:
-    """A number field (int or float by its annotation) with optional bounds."""
-    return field(default=default, metadata={"min": min, "max": max, "help": help})
+def num(default: Any, *, min: float | None = None, max: float | None = None, help: str = "",
+        applies: tuple[str, tuple[str, ...]] | None = None) -> Any:
+    """A number field (int or float by its annotation) with optional bounds.
+
+    ``applies=("name", ("ring8",))``: the field means something only when the section's ``name`` is one of
+    those; a value other than the default given for another name is refused (it would be ignored silently).
+    """
+    return field(default=default, metadata={"min": min, "max": max, "help": help, "applies": applies})
 
 
 def flag(default: bool, help: str = "") -> Any:
@@ -56,9 +62,20 @@ def flag(default: bool, help: str = "") -> Any:
     return field(default=default, metadata={"help": help})
 
 
-def text(default: str | None, help: str = "") -> Any:
-    """A free string field (a path, a policy, a description)."""
-    return field(default=default, metadata={"help": help})
+def text(default: str | None, help: str = "", applies: tuple[str, tuple[str, ...]] | None = None) -> Any:
+    """A free string field (a path, a policy, a description); ``applies`` as for :func:`num`."""
+    return field(default=default, metadata={"help": help, "applies": applies})
+
+
+_REPR = reprlib.Repr()  # (Python 3.11's Repr takes no keyword arguments)
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 2, 4, 4, 4, 4
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlong = 40
+
+
+def short(value: Any) -> str:
+    """``repr(value)`` cut short (at most about 60 characters): what an error message quotes of a user's value."""
+    return _REPR.repr(value)
 
 
 # --------------------------------------------------------------------------- the shared sections: data
@@ -68,13 +85,16 @@ class ToyData:
     """2-D points: a built-in distribution, or the user's points (``points``)."""
 
     name: str = choices(*TOY_DISTRIBUTIONS, help="2-D distribution ('points' = your file at data.path)")
-    path: str | None = text(None, help="points: .npy (N, 2) or .csv with 2 columns")
-    n_modes: int = num(8, min=1, help="ring8: number of Gaussians on the circle")
-    radius: float = num(1.0, min=0.0, help="ring8: circle radius")
-    grid_size: int = num(5, min=1, help="grid25: modes per side")
-    spacing: float = num(2.0, min=0.0, help="grid25: distance between neighbouring modes")
-    std: float | None = num(None, min=0.0, help="mixture std; null = 0.01 for ring8, 0.05 for grid25")
-    noise: float = num(0.05, min=0.0, help="spiral/moons/circles/swissroll: Gaussian noise std")
+    path: str | None = text(None, help="points: .npy (N, 2) or .csv with 2 columns", applies=("name", ("points",)))
+    n_modes: int = num(8, min=1, help="ring8: number of Gaussians on the circle", applies=("name", ("ring8",)))
+    radius: float = num(1.0, min=0.0, help="ring8: circle radius", applies=("name", ("ring8",)))
+    grid_size: int = num(5, min=1, help="grid25: modes per side", applies=("name", ("grid25",)))
+    spacing: float = num(2.0, min=0.0, help="grid25: distance between neighbouring modes",
+                         applies=("name", ("grid25",)))
+    std: float | None = num(None, min=0.0, help="mixture std; null = 0.01 for ring8, 0.05 for grid25",
+                            applies=("name", ("ring8", "grid25")))
+    noise: float = num(0.05, min=0.0, help="spiral/moons/circles/swissroll: Gaussian noise std",
+                       applies=("name", ("spiral", "moons", "circles", "swissroll")))
     normalize: bool = flag(True, help="train on standardised coordinates")
 
 
@@ -84,7 +104,7 @@ class ImageData:
 
     name: str = choices(*IMAGE_DATA, help="bundled mnist, fashion, digits8, or 'images' = your data at data.root")
     root: str | None = text(None, help="your images: a folder (class sub-folders = labels), a .npz file or a "
-                                       "folder of IDX files")
+                                       "folder of IDX files", applies=("name", ("images",)))
     size: int | None = num(None, min=8, help="image side in pixels (the recipe says which); null = the data's own")
     channels: int | None = num(None, min=1, max=3, help="1 (gray) or 3 (RGB); null = the data's own")
     skip_bad: bool = flag(False, help="skip unreadable image files (and count them) instead of stopping")
@@ -97,7 +117,7 @@ class PairData:
     name: str = choices(*TRANSLATION_DATA, help="built-in colordigits, inpaint, inpaint-digits, colorize; "
                                                 "'pairs' = your folder at data.root")
     root: str | None = text(None, help="your pairs: aligned A|B files, A/ + B/ folders, or trainA/ trainB/ "
-                                       "testA/ testB/")
+                                       "testA/ testB/", applies=("name", ("pairs",)))
     size: int | None = num(None, min=8, help="image side in pixels (32, 64, 128, 256); null = 32 for the "
                            "built-in tasks, the images' own for yours")
     channels: int | None = num(None, min=1, max=3, help="1 (gray) or 3 (RGB); null = the data's own")
@@ -108,7 +128,7 @@ class PairData:
                                "testB/ (CycleGAN's format); auto = whichever the folder holds")
     direction: str = choices("AtoB", "BtoA", help="which side is the input (BtoA swaps A and B)")
     hole: float = num(0.375, min=0.05, max=0.9, help="inpaint tasks: side of the square hole as a fraction of the "
-                      "image side")
+                      "image side", applies=("name", ("inpaint", "inpaint-digits")))
 
 
 #: kind of data -> its data section; each kind also has its own eval section (below)
@@ -123,8 +143,8 @@ def data_kind(name: str) -> str:
         if name in _field_choices(cls, "name"):
             return kind
     every = (*TOY_DISTRIBUTIONS, *IMAGE_DATA, *TRANSLATION_DATA)
-    raise ConfigError(f"data.name={name!r} is not allowed; choose one of: {', '.join(every)}"
-                      f"{nearest(str(name), every)}")
+    raise ConfigError(f"data.name={short(name)} is not allowed; choose one of: {', '.join(every)}"
+                      f"{nearest(str(name)[:100], every)}")
 
 
 # --------------------------------------------------------------------------- the shared sections: eval
@@ -225,7 +245,7 @@ class Config:
     description: str = text("", help="one line shown by `ganforge presets`")
     recipe: str = text("gan", help="training recipe: gan (GAN/DCGAN/WGAN/cGAN family), pix2pix (paired "
                                    "translation), cyclegan (unpaired translation), stylegan")
-    seed: int = num(0, min=0, help="random seed")
+    seed: int = num(0, min=0, max=2**32 - 1, help="random seed (0 .. 2**32 - 1)")
     device: str = choices("auto", "cpu", "cuda", help="where to train")
     data: Any = field(default_factory=ToyData)
     model: Any = None
@@ -262,7 +282,7 @@ def keys_of(cls: type, prefix: str = "") -> list[str]:
 
 def nearest(key: str, options: Iterable[str]) -> str:
     """``"; did you mean 'X'?"`` for the closest of ``options``, or ``""``."""
-    options = list(options)
+    options, key = list(options), key[:100]  # a hint for a typo, not for a pasted essay
     close = difflib.get_close_matches(key, options, n=1, cutoff=0.4)
     if not close:  # try the last component alone: "steps" -> "train.steps"
         tails = {o.rsplit(".", 1)[-1]: o for o in options}
@@ -282,13 +302,13 @@ def _coerce(key: str, value: Any, tp: Any, meta: typing.Mapping[str, Any]) -> An
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
+        raise ConfigError(f"{key} must be true or false, got {short(value)}")
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
-                raise ConfigError(f"{key} must be an integer, got {value!r}")
+                raise ConfigError(f"{key} must be an integer, got {short(value)}")
     elif tp is float:
         if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
             try:
@@ -296,24 +316,24 @@ def _coerce(key: str, value: Any, tp: Any, meta: typing.Mapping[str, Any]) -> An
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
+            raise ConfigError(f"{key} must be a number, got {short(value)}")
         value = float(value)
         if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+            raise ConfigError(f"{key} must be a finite number, got {short(value)}")
     elif tp is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)  # a path or description that YAML read as a number
         if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
+            raise ConfigError(f"{key} must be a string, got {short(value)}")
     if meta.get("choices") and value not in meta["choices"]:
         allowed = ", ".join(meta["choices"])
         raise ConfigError(
-            f"{key}={value!r} is not allowed; choose one of: {allowed}{nearest(str(value), meta['choices'])}"
+            f"{key}={short(value)} is not allowed; choose one of: {allowed}{nearest(str(value), meta['choices'])}"
         )
     if meta.get("min") is not None and value < meta["min"]:
-        raise ConfigError(f"{key} must be >= {meta['min']}, got {value!r}")
+        raise ConfigError(f"{key} must be >= {meta['min']}, got {short(value)}")
     if meta.get("max") is not None and value > meta["max"]:
-        raise ConfigError(f"{key} must be <= {meta['max']}, got {value!r}")
+        raise ConfigError(f"{key} must be <= {meta['max']}, got {short(value)}")
     return value
 
 
@@ -325,7 +345,7 @@ def from_dict(d: typing.Mapping[str, Any], cls: type, prefix: str = "",
     """
     where = prefix.rstrip(".") or "config"
     if not isinstance(d, typing.Mapping):
-        raise ConfigError(f"{where} must be a mapping of keys, got {d!r}")
+        raise ConfigError(f"{where} must be a mapping of keys, got {short(d)}")
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -335,6 +355,16 @@ def from_dict(d: typing.Mapping[str, Any], cls: type, prefix: str = "",
             msg = unknown(key) if unknown else ""
             raise ConfigError(msg or f"unknown config key '{key}'{nearest(key, keys_of(cls, prefix))}")
         kwargs[name] = _coerce(key, value, hints[name], fields[name].metadata)
+    for name, value in kwargs.items():  # a value for a field that this section's choice ignores
+        applies = fields[name].metadata.get("applies")
+        if applies is None or value == fields[name].default:
+            continue
+        other, allowed = applies
+        chosen = kwargs.get(other, fields[other].default)
+        if chosen not in allowed:
+            raise ConfigError(f"{prefix}{name} applies to {prefix}{other}={' or '.join(allowed)} only; this run has "
+                              f"{prefix}{other}={chosen}, which would ignore it (remove {prefix}{name}, or set "
+                              f"{prefix}{other})")
     return cls(**kwargs)
 
 
@@ -355,7 +385,7 @@ def parse_value(raw: str) -> Any:
 def split_override(item: str) -> tuple[str, Any]:
     """``"train.steps=3000"`` -> ``("train.steps", 3000)``."""
     if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like KEY=VALUE, e.g. train.steps=3000")
+        raise ConfigError(f"override {short(item)} must look like KEY=VALUE, e.g. train.steps=3000")
     key, raw = item.split("=", 1)
     return key.strip(), parse_value(raw)
 
@@ -378,28 +408,62 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
 
 
+#: a config holds a few hundred values; YAML aliases can make a few hundred bytes stand for billions
+MAX_YAML_VALUES = 10_000
+
+
+def _count_values(obj: Any, limit: int) -> int:
+    """Values in a loaded YAML document, counting each alias expansion, stopping once past ``limit``."""
+    count, stack = 0, [obj]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return count
+
+
 def read_yaml(text: str, origin: str) -> dict[str, Any]:
-    """The mapping a YAML text holds; a clear error naming ``origin`` otherwise."""
+    """The mapping a YAML text holds; a clear error naming ``origin`` otherwise (also for a document whose
+    aliases expand to more than :data:`MAX_YAML_VALUES` values, a "billion laughs")."""
     try:
-        d = yaml.safe_load(text) or {}
+        d = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{origin} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"{origin} is not valid YAML: {str(e).splitlines()[0][:200]}") from None
+    except RecursionError:
+        raise ConfigError(f"{origin} is nested too deeply to be a config") from None
+    if d is None:
+        raise ConfigError(f"{origin} is empty: it must hold a mapping of config keys")
     if not isinstance(d, dict):
         raise ConfigError(f"{origin} must hold a mapping of config keys, got {type(d).__name__}")
+    if _count_values(d, MAX_YAML_VALUES) > MAX_YAML_VALUES:
+        raise ConfigError(f"{origin} expands to more than {MAX_YAML_VALUES:,} values (YAML aliases?); a config "
+                          "holds a few hundred")
     return d
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A user's UTF-8 text file; one clear line for a missing file, a folder, unreadable or non-UTF-8 bytes."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a directory, not a file")
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{what} {path} cannot be read ({e.strerror})") from None
 
 
 def read_preset(preset_or_yaml: str) -> dict[str, Any]:
     """The raw mapping of a preset name (``ring8``) or a YAML file path, not yet checked."""
     path = Path(preset_or_yaml).expanduser()
     if preset_or_yaml.endswith((".yaml", ".yml")) or path.is_file():
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            text_ = path.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"config file {path} cannot be read ({e})") from None
-        return read_yaml(text_, str(path))
+        return read_yaml(read_text_file(path, "config file"), str(path))
     if preset_or_yaml in preset_names():
         text_ = (resources.files("ganforge") / "presets" / f"{preset_or_yaml}.yaml").read_text()
         return read_yaml(text_, f"preset {preset_or_yaml}")

@@ -19,3 +19,17 @@ class CheckpointError(GanforgeError):
 
 class TrainingDiverged(GanforgeError):
     """Training diverged (a NaN/inf loss or parameter, or D winning completely) and could not recover."""
+
+
+class RunBusy(GanforgeError):
+    """Another process is writing this run folder (it holds the folder's lock)."""
+
+
+class Stopped(GanforgeError):
+    """Training stopped by a signal (Ctrl-C or SIGTERM) after writing a checkpoint at the current step.
+
+    ``code`` is the exit status a shell expects for that signal: 130 for SIGINT, 143 for SIGTERM."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code

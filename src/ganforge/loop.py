@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +37,14 @@ import torch
 from tqdm.auto import tqdm
 
 from ganforge import checkpoint, dist, runfolder, speed
-from ganforge.config import Config, to_dict
-from ganforge.errors import CheckpointError, ConfigError, TrainingDiverged  # noqa: F401 (re-exported)
+from ganforge.config import Config, short, to_dict
+from ganforge.errors import (  # noqa: F401 (re-exported)
+    CheckpointError,
+    ConfigError,
+    GanforgeError,
+    Stopped,
+    TrainingDiverged,
+)
 from ganforge.health import DivergenceGuard
 from ganforge.recipes import apply_overrides, config_from_dict, recipe_module, resolve
 from ganforge.recipes.base import Models, Recipe, ema_update
@@ -81,43 +89,113 @@ def select_device(name: str) -> torch.device:
 def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwrite: bool = False,
           hooks: Hooks | None = None) -> Path:
     """Train a fresh run into ``run_dir``; returns the folder. ``hooks``: pictures, metrics and the report
-    (``ganforge.runner.train`` passes the inference side's; without them only logs and checkpoints)."""
+    (``ganforge.runner.train`` passes the inference side's; without them only logs and checkpoints).
+
+    Everything is checked before anything is written. ``overwrite`` replaces only a ganforge run folder that
+    no process is writing, and keeps the old run aside until the new one's first checkpoint is on disk (it
+    comes back if the new run fails before that).
+    """
     if device is not None:
         cfg = config_from_dict({**to_dict(cfg), "device": device})
     cfg = resolve(cfg)
     dev = select_device(cfg.device)
     run_dir = Path(run_dir).expanduser()
-    recipe_module(cfg).validate(cfg)  # bad data or settings fail before anything is written
-    # under torchrun: the global batch must split over the processes, each share fit D
-    dist.local_config(cfg, dist.world_size(), recipe_module(cfg).check_batch)
-    if dist.is_main():  # under torchrun only rank 0 writes files
-        runfolder.prepare(run_dir, overwrite)
-        runfolder.write_config(cfg, run_dir)
-    return _fit(cfg, run_dir, dev, state=None, hooks=hooks or Hooks())
+    check(cfg, dev)  # bad data or settings fail before anything is written
+    new = runfolder.create(run_dir, overwrite) if dist.is_main() else None  # under torchrun only rank 0 writes
+    try:
+        if new is not None:
+            runfolder.write_config(cfg, run_dir)
+        return _fit(cfg, run_dir, dev, state=None, hooks=hooks or Hooks(),
+                    checkpointed=new.keep if new is not None else None)
+    except BaseException:
+        if new is not None:
+            new.undo()  # no checkpoint yet: the replaced run (if any) comes back
+        raise
+    finally:
+        if new is not None:
+            new.close()
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: str | None = None,
            hooks: Hooks | None = None) -> Path:
-    """Continue a run from its newest checkpoint. Only ``train.*`` keys may change (e.g. ``train.steps``)."""
+    """Continue a run from its newest checkpoint. Only ``train.*`` keys may change (e.g. ``train.steps``).
+
+    Everything is checked (the config, the device, the data, the checkpoint against ``config.yaml``)
+    before ``config.yaml`` is rewritten; a second process writing the run is refused (:class:`RunBusy`).
+    """
     run_dir = Path(run_dir).expanduser()
     cfg = runfolder.read_config(run_dir)
-    for item in overrides or []:
-        key = item.split("=", 1)[0].strip()
-        if not key.startswith("train."):
-            raise ConfigError(f"only train.* keys can change on resume (got '{key}'); start a new run instead")
-    cfg = resolve(apply_overrides(cfg, overrides or []))
-    if device is not None:
-        cfg.device = device
-    dev = select_device(cfg.device)
-    state = checkpoint.load_latest(run_dir) if checkpoint.list_checkpoints(run_dir) else None
-    if state is None:  # killed before its first checkpoint: start again from step 0
-        print(f"ganforge: warning: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
-    if state is not None and state.get("recipe") != cfg.recipe:
+    lock = runfolder.RunLock(run_dir, "resume").acquire() if dist.is_main() else None
+    try:
+        for item in overrides or []:
+            key = item.split("=", 1)[0].strip()
+            if not key.startswith("train."):
+                raise ConfigError(f"only train.* keys can change on resume (got '{key[:60]}'); start a new run "
+                                  "instead")
+        cfg = resolve(apply_overrides(cfg, overrides or []))
+        if device is not None:
+            cfg.device = device
+        dev = select_device(cfg.device)
+        check(cfg, dev)
+        state = checkpoint.load_latest(run_dir) if checkpoint.list_checkpoints(run_dir) else None
+        if state is None:  # killed before its first checkpoint: start again from step 0
+            print(f"ganforge: warning: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
+        else:
+            check_checkpoint(cfg, state, run_dir)
+        if lock is not None:
+            runfolder.mark(run_dir)  # a run made by ganforge 0.1 gets its marker
+            runfolder.write_config(cfg, run_dir)
+        return _fit(cfg, run_dir, dev, state=state, hooks=hooks or Hooks())
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def check(cfg: Config, device: torch.device) -> None:
+    """Every check a run needs before it writes anything: the recipe's (data, settings), the batch's split
+    over the processes, the speed and DDP options on ``device``."""
+    module = recipe_module(cfg)
+    module.validate(cfg)
+    # under torchrun: the global batch must split over the processes, each share fit D
+    dist.local_config(cfg, dist.world_size(), module.check_batch)
+    speed.check_speed_options(cfg, device)
+    dist.check_ddp_options(cfg, device)
+
+
+#: what a resume may change: the loop's settings, where it runs, the description
+_RESUMABLE = ("train", "device", "description", "eval")
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_checkpoint(cfg: Config, state: dict[str, Any], run_dir: Path) -> None:
+    """Refuse a checkpoint that belongs to another run (another recipe, or the same recipe with other
+    networks, loss, data, optimiser or seed) and a ``train.steps`` below the step it reached."""
+    step = int(state.get("step", 0))
+    if state.get("recipe") != cfg.recipe:
         raise CheckpointError(f"checkpoint recipe {state.get('recipe')!r} does not match the run's {cfg.recipe!r} "
                               f"(config.yaml); the checkpoints in {run_dir} belong to another run")
-    if dist.is_main():
-        runfolder.write_config(cfg, run_dir)
-    return _fit(cfg, run_dir, dev, state=state, hooks=hooks or Hooks())
+    try:
+        theirs = _flat(to_dict(resolve(config_from_dict(state.get("config") or {}))))
+    except GanforgeError as e:
+        raise CheckpointError(f"the newest checkpoint in {run_dir / 'checkpoints'} holds a config that does not "
+                              f"load ({str(e)[:120]}); it belongs to another run") from None
+    mine = _flat(to_dict(cfg))
+    for key, value in mine.items():
+        if key.split(".", 1)[0] not in _RESUMABLE and theirs.get(key) != value:
+            raise CheckpointError(
+                f"the checkpoints in {run_dir / 'checkpoints'} belong to another run: they have {key}="
+                f"{short(theirs.get(key))}, {run_dir / 'config.yaml'} has {key}={short(value)}; restore that "
+                "config.yaml or start a new run"
+            )
+    if cfg.train.steps < step:
+        raise ConfigError(f"train.steps={cfg.train.steps} is below the step this run has reached ({step}); give "
+                          f"train.steps > {step} to train on (nothing was changed)")
 
 
 # --------------------------------------------------------------------------- the loop
@@ -145,10 +223,8 @@ class _Logger:
 
     def __init__(self, run_dir: Path, history: list[dict[str, float]]) -> None:
         self.path = run_dir / "metrics.jsonl"
-        # rewrite from the checkpoint's history: lines logged after it (before a crash) are dropped
-        with self.path.open("w") as f:
-            for rec in history:
-                f.write(json.dumps(rec) + "\n")
+        # rewrite from the checkpoint's history (atomically): lines logged after it (before a crash) are dropped
+        checkpoint.atomic_write_text(self.path, "".join(json.dumps(rec) + "\n" for rec in history))
         self.tb = None
         with contextlib.suppress(ImportError):
             from torch.utils.tensorboard import SummaryWriter
@@ -204,7 +280,8 @@ def train_iteration(recipe: Recipe, step: int, accum: dict[str, torch.Tensor], c
         sched.step()
 
 
-def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any] | None, hooks: Hooks) -> Path:
+def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any] | None, hooks: Hooks,
+         checkpointed: Callable[[], None] | None = None) -> Path:
     tc = cfg.train
     device = dist.setup(device)  # under torchrun: the process group, and this rank's GPU; TF32: speed.prepare
     speed.check_speed_options(cfg, device)
@@ -236,6 +313,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         # as it is process-wide state (as is train.keep_memory's allocator setting)
         torch.set_flush_denormal(True)
     kept = device.type == "cpu" and tc.keep_memory and speed.keep_freed_memory(True)
+    signals = _StopSignals().install()  # Ctrl-C / SIGTERM: stop at the next step, with a checkpoint there
+    signalled = False
     try:
         while step < tc.steps:
             log_now = (step + 1) % tc.log_every == 0 or step == 0 or step + 1 == tc.steps
@@ -243,7 +322,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             step += 1
             # the last step of this session: the step budget, or the wall-clock budget (checked at this boundary)
             over = tc.max_minutes > 0 and time.perf_counter() - started >= 60 * tc.max_minutes
-            last = step == tc.steps or dist.agree(over, log_now, device)  # under DDP: decided together, when logging
+            signalled = dist.agree(signals.signum is not None, log_now, device)  # under DDP: together, when logging
+            last = step == tc.steps or signalled or dist.agree(over, log_now, device)
             bar.update(1)
 
             record: dict[str, float] = {}
@@ -266,7 +346,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                 if last:
                     break
                 continue
-            if hooks.metrics is not None and observer is not None and tc.eval_every and \
+            if hooks.metrics is not None and observer is not None and tc.eval_every and not signalled and \
                     (step % tc.eval_every == 0 or last):
                 record.update(hooks.metrics(observer, tc.eval_n, cfg.seed * 100003 + step))
             if record:
@@ -275,15 +355,19 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                 logger.write(record)
                 bar.set_postfix({k.split("/", 1)[1]: f"{v:.3g}" for k, v in record.items()
                                  if k.startswith(("Loss/", "Metric/modes", "Metric/hq", "Metric/fid"))}, refresh=False)
-            if observer is not None and tc.sample_every and (step % tc.sample_every == 0 or last):
+            if observer is not None and tc.sample_every and not signalled and \
+                    (step % tc.sample_every == 0 or last):
                 observer.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
             if step % tc.ckpt_every == 0 or last:
                 save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started,
                            health=guard.state())
+                if checkpointed is not None:
+                    checkpointed()
             if last:
                 break
         dist.barrier()  # under DDP: rank 0 has written the last checkpoint; the ranks end together
     finally:
+        signals.restore()
         bar.close()
         if logger is not None:
             logger.close()
@@ -292,9 +376,38 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         if kept:
             speed.keep_freed_memory(False)
         dist.teardown()
+    if signalled:
+        name = signal.Signals(signals.signum or signal.SIGTERM).name
+        raise Stopped(f"stopped by {name} at step {step}; checkpoint {checkpoint.ckpt_path(run_dir, step)} written; "
+                      f"`ganforge resume {run_dir}` continues from it", code=128 + (signals.signum or 15))
     if main and hooks.finish is not None:
         hooks.finish(run_dir)
     return run_dir
+
+
+class _StopSignals:
+    """While installed (main thread only), SIGINT and SIGTERM set :attr:`signum` instead of stopping the
+    process: the loop then ends at the step boundary with a checkpoint. A second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def install(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def restore(self) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        self._old.clear()
 
 
 def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: list[dict[str, float]],

@@ -40,13 +40,14 @@ import numpy as np
 import torch
 
 from ganforge import losses
+from ganforge.checkpoint import atomic_write_text
 from ganforge.config import TOY_DISTRIBUTIONS, Config, to_dict
 from ganforge.errors import GanforgeError
 from ganforge.loop import save_state, seed_everything, train_iteration
 from ganforge.losses import ADVERSARIAL as LOSSES
 from ganforge.metrics.sampled import quick_metrics
 from ganforge.recipes import config_from_dict, gan, load_config, resolve
-from ganforge.runfolder import prepare as prepare_run_dir
+from ganforge.runfolder import create as create_run_dir
 from ganforge.runfolder import write_config
 from ganforge.sample import eval_mode, make_sampler
 from ganforge.viz import toy_bounds
@@ -370,15 +371,17 @@ class LabSession:
         cfg = config_from_dict(to_dict(self.cfg))
         cfg.train.steps = max(1, self.step)  # resume with --set train.steps=N to train on
         cfg.train.progress = True
-        prepare_run_dir(run_dir)  # refuses a non-empty folder
-        if self.values["distribution"] == DRAW:
-            shutil.copyfile(self.tmp / "points.npy", run_dir / "points.npy")
-            cfg.data.path = str((run_dir / "points.npy").resolve())
-        write_config(cfg, run_dir)
-        history = list(self.history)
-        with (run_dir / "metrics.jsonl").open("w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in history)
-        save_state(cfg, self.recipe, run_dir, self.step, history, self.accum, self.counts, self.elapsed)
+        new = create_run_dir(run_dir, command="lab save")  # refuses a non-empty folder; marked and locked
+        try:
+            if self.values["distribution"] == DRAW:
+                shutil.copyfile(self.tmp / "points.npy", run_dir / "points.npy")
+                cfg.data.path = str((run_dir / "points.npy").resolve())
+            write_config(cfg, run_dir)
+            history = list(self.history)
+            atomic_write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+            save_state(cfg, self.recipe, run_dir, self.step, history, self.accum, self.counts, self.elapsed)
+        finally:
+            new.close()
         return run_dir
 
     def close(self) -> None:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from ganforge.checkpoint import atomic_write_text
+
 _CSS = (
     "body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;"
     "max-width:1000px;margin:2em auto;padding:0 1em;color:#222}"
@@ -120,5 +122,5 @@ def write_report(run_dir: str | Path, *, title: str, config: dict, history: list
     html = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
     out = run_dir / "report.html"
-    out.write_text(html, encoding="utf-8")
+    atomic_write_text(out, html)  # a reader (the lab, a browser) never sees half a page
     return out
