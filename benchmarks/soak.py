@@ -1,4 +1,4 @@
-"""Soak: a long CPU training run killed with SIGKILL and resumed at random moments, against an uninterrupted one.
+"""Soak: a long CPU training run killed (SIGKILL, SIGTERM) and resumed at random moments, against an uninterrupted one.
 
     python benchmarks/soak.py                      # 30 min of training, checkpoints about every minute, 5 kills
     nice python benchmarks/soak.py --minutes 6 --ckpt-seconds 30
@@ -6,9 +6,12 @@
 The ring8 preset (LSGAN + minibatch-std MLPs) is timed for 10 s in a `ganforge train` subprocess to turn
 ``--minutes`` into a step count and ``--ckpt-seconds`` into ``train.ckpt_every``. Then:
 
-1. the interrupted run: ``ganforge train`` in a subprocess, killed with SIGKILL ``--kills`` times at
-   random moments (seeded: random steps between 5% and 95% of the run)
-   and continued each time with ``ganforge resume`` until it finishes;
+1. the interrupted run: ``ganforge train`` in a subprocess, stopped ``--kills`` times at random moments
+   (seeded: random steps between 5% and 95% of the run), alternately with SIGKILL (no warning: the run
+   loses what it did since its last checkpoint) and SIGTERM (what ``timeout`` and schedulers send: the run
+   writes a checkpoint at the current step and exits 143), and continued each time by **two** ``ganforge
+   resume`` commands started at the same moment: exactly one may proceed (the run folder's lock), the
+   other must exit 2 naming the first one's PID;
 2. the reference: the same config, seed and steps in one uninterrupted ``ganforge train``.
 
 Per kill it reports the step reached (from ``metrics.jsonl``), the checkpoint resumed from, the steps
@@ -107,21 +110,39 @@ def interrupted_run(run: Path, items: list[str], kills: int, steps: int, rng: ra
         if proc.poll() is not None:
             break  # finished before this kill
         reached = last_logged(run)
-        proc.send_signal(signal.SIGKILL)
+        sig = signal.SIGKILL if k % 2 == 0 else signal.SIGTERM
+        proc.send_signal(sig)
         killed_at = time.time()
-        proc.wait()
+        code = proc.wait()
         ck_step, ck_time = newest_checkpoint(run)
-        rows.append({"kill": k + 1, "reached_step": reached, "resumed_from": ck_step,
-                     "steps_lost": max(0, reached - ck_step),
-                     "seconds_since_checkpoint": round(killed_at - ck_time, 2) if ck_time else None})
-        print(f"  kill {k + 1}: at about step {reached}, resuming from step {ck_step}", flush=True)
-        floor = reached
-        proc = subprocess.Popen(_cmd("resume", str(run), "--device", "cpu"), env=_env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        row = {"kill": k + 1, "signal": sig.name, "exit_status": code, "reached_step": reached,
+               "resumed_from": ck_step, "steps_lost": max(0, reached - ck_step),
+               "seconds_since_checkpoint": round(max(0.0, killed_at - ck_time), 2) if ck_time else None}
+        print(f"  {sig.name} {k + 1}: at about step {reached}, resuming from step {ck_step}", flush=True)
+        floor = max(reached, ck_step)
+        proc, row["concurrent_resume"] = two_resumes(run)
+        rows.append(row)
     code = proc.wait()
     if code != 0:
         raise SystemExit(f"the resumed run failed with exit status {code}")
     return {"kills": rows, "wall_s": time.perf_counter() - t0}
+
+
+def two_resumes(run: Path) -> tuple[subprocess.Popen, dict]:
+    """Start two ``ganforge resume`` at once; the one refused must exit 2 naming the other's PID.
+
+    Returns the one that proceeds and what happened."""
+    logs = [tempfile.TemporaryFile(mode="w+") for _ in range(2)]
+    procs = [subprocess.Popen(_cmd("resume", str(run), "--device", "cpu"), env=_env(), stdout=subprocess.DEVNULL,
+                              stderr=log) for log in logs]
+    while all(p.poll() is None for p in procs):  # the loser is refused within its start-up
+        time.sleep(0.02)
+    i = next(i for i, p in enumerate(procs) if p.poll() is not None)
+    refused, winner = procs[i], procs[1 - i]
+    logs[i].seek(0)
+    err = logs[i].read().strip()
+    ok = refused.returncode == 2 and f"process {winner.pid}" in err and winner.poll() is None
+    return winner, {"refused_exit": refused.returncode, "refused_message": err[-300:], "exactly_one": ok}
 
 
 def same_weights(a: Path, b: Path) -> tuple[bool, int]:
@@ -136,12 +157,14 @@ def same_weights(a: Path, b: Path) -> tuple[bool, int]:
 
 
 def table(result: dict) -> str:
-    lines = [f"{'kill':>4}  {'reached step':>12}  {'resumed from':>12}  {'steps lost':>10}  {'s since ckpt':>12}"]
+    lines = [f"{'kill':>4}  {'signal':>7}  {'exit':>4}  {'reached step':>12}  {'resumed from':>12}  "
+             f"{'steps lost':>10}  {'s since ckpt':>12}  {'2 resumes: one ran':>18}"]
     lines.append("-" * len(lines[0]))
     for r in result["kills"]:
         since = "-" if r["seconds_since_checkpoint"] is None else f"{r['seconds_since_checkpoint']:.1f}"
-        lines.append(f"{r['kill']:>4}  {r['reached_step']:>12}  {r['resumed_from']:>12}  {r['steps_lost']:>10}  "
-                     f"{since:>12}")
+        one = r["concurrent_resume"]["exactly_one"]
+        lines.append(f"{r['kill']:>4}  {r['signal']:>7}  {r['exit_status']:>4}  {r['reached_step']:>12}  "
+                     f"{r['resumed_from']:>12}  {r['steps_lost']:>10}  {since:>12}  {str(one):>18}")
     s = result["summary"]
     lines += [
         "",
@@ -150,6 +173,7 @@ def table(result: dict) -> str:
         f"steps lost: total {s['steps_lost_total']}, worst {s['steps_lost_max']} (one interval = {s['ckpt_every']})",
         f"wall: interrupted {s['interrupted_wall_s']:.0f} s, uninterrupted {s['reference_wall_s']:.0f} s, "
         f"lost {s['wall_lost_s']:.0f} s",
+        f"two concurrent resumes after each kill: exactly one proceeded every time: {s['one_writer']}",
         f"final weights and metric history equal to the uninterrupted run: {s['bit_identical']}",
     ]
     return "\n".join(lines)
@@ -186,6 +210,7 @@ def main() -> None:
         "at_most_one_interval_lost": all(n <= ckpt_every for n in lost),
         "interrupted_wall_s": result.pop("wall_s"), "reference_wall_s": ref_wall,
         "bit_identical": identical,
+        "one_writer": all(r["concurrent_resume"]["exactly_one"] for r in result["kills"]),
     }
     result["summary"]["wall_lost_s"] = result["summary"]["interrupted_wall_s"] - ref_wall
     result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "threads": 1,

@@ -107,9 +107,11 @@ def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwr
             runfolder.write_config(cfg, run_dir)
         return _fit(cfg, run_dir, dev, state=None, hooks=hooks or Hooks(),
                     checkpointed=new.keep if new is not None else None)
+    except (TrainingDiverged, KeyboardInterrupt):
+        raise  # the folder stays: its metrics.jsonl holds the diagnosis / `ganforge resume` starts it again
     except BaseException:
         if new is not None:
-            new.undo()  # no checkpoint yet: the replaced run (if any) comes back
+            new.undo()  # failed before its first checkpoint: the folder is as it was (the replaced run comes back)
         raise
     finally:
         if new is not None:

@@ -201,21 +201,31 @@ class NewRun:
     """A run folder being created, locked by this process; the run it replaces waits aside until
     :meth:`keep` (the new run's first checkpoint is on disk), and comes back if the new run fails first."""
 
-    def __init__(self, run_dir: Path, lock: RunLock, aside: Path | None) -> None:
-        self.run_dir, self.lock, self.aside = run_dir, lock, aside
+    def __init__(self, run_dir: Path, lock: RunLock, aside: Path | None, made: Path | None) -> None:
+        self.run_dir, self.lock, self.aside, self.made = run_dir, lock, aside, made
+        self.kept = False
 
     def keep(self) -> None:
         """The new run has a checkpoint: the replaced run goes for good."""
+        self.kept = True
         if self.aside is not None:
             shutil.rmtree(self.aside, ignore_errors=True)
             self.aside = None
 
     def undo(self) -> None:
-        """The new run failed before its first checkpoint: put the replaced run back."""
+        """The new run failed before its first checkpoint: put back what was there (the replaced run, an
+        empty folder, or nothing at all)."""
+        if self.kept:
+            return
         if self.aside is not None and self.aside.is_dir():
             shutil.rmtree(self.run_dir, ignore_errors=True)
             os.replace(self.aside, self.run_dir)
             self.aside = None
+        elif self.made is not None:  # the topmost folder this run created
+            shutil.rmtree(self.made, ignore_errors=True)
+        else:  # an empty folder the user made: empty again
+            for entry in self.run_dir.iterdir():
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
     def close(self) -> None:
         self.lock.release()
@@ -240,15 +250,24 @@ def create(run_dir: Path, overwrite: bool = False, command: str = "train") -> Ne
             os.replace(run_dir, aside)
         with contextlib.suppress(OSError):  # its lock file went aside with it and was released there
             (aside / LOCK).unlink()
+    made = next((p for p in reversed([run_dir, *run_dir.parents]) if not p.exists()), None)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = RunLock(run_dir, command).acquire()
     except BaseException:
         if aside is not None:
             os.replace(aside, run_dir)
+        elif made is not None:
+            shutil.rmtree(made, ignore_errors=True)
         raise
-    mark(run_dir)
-    return NewRun(run_dir, lock, aside)
+    new = NewRun(run_dir, lock, aside, made)
+    try:
+        mark(run_dir)
+    except BaseException:
+        new.undo()
+        new.close()
+        raise
+    return new
 
 
 def prepare(run_dir: Path, overwrite: bool = False) -> None:

@@ -270,3 +270,21 @@ def test_a_signal_stops_training_with_a_checkpoint_at_the_current_step(tmp_path,
     assert not (out / runfolder.LOCK).exists()
     assert main(["resume", str(out), "--set", f"train.steps={step + 5}", "--set", "train.ckpt_every=5"]) == 0
     assert checkpoint.load_latest(out)["step"] == step + 5
+
+
+@pytest.mark.parametrize("existing", ["none", "empty"])
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder_behind(tmp_path, monkeypatch, existing):
+    from ganforge.recipes import gan
+
+    out = tmp_path / "deep" / "run"
+    if existing == "empty":
+        out.mkdir(parents=True)
+
+    def no_memory(*a, **k):
+        raise MemoryError
+
+    monkeypatch.setattr(gan, "build", no_memory)
+    with pytest.raises(MemoryError):
+        loop.train(load_config("ring8", QUICK), out)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == (
+        [] if existing == "none" else [Path("deep"), Path("deep/run")])
