@@ -104,7 +104,7 @@ class ImageData:
 
     name: str = choices(*IMAGE_DATA, help="bundled mnist, fashion, digits8, or 'images' = your data at data.root")
     root: str | None = text(None, help="your images: a folder (class sub-folders = labels), a .npz file or a "
-                                       "folder of IDX files", applies=("name", ("images",)))
+                                       "folder of IDX files")
     size: int | None = num(None, min=8, help="image side in pixels (the recipe says which); null = the data's own")
     channels: int | None = num(None, min=1, max=3, help="1 (gray) or 3 (RGB); null = the data's own")
     skip_bad: bool = flag(False, help="skip unreadable image files (and count them) instead of stopping")
@@ -117,7 +117,7 @@ class PairData:
     name: str = choices(*TRANSLATION_DATA, help="built-in colordigits, inpaint, inpaint-digits, colorize; "
                                                 "'pairs' = your folder at data.root")
     root: str | None = text(None, help="your pairs: aligned A|B files, A/ + B/ folders, or trainA/ trainB/ "
-                                       "testA/ testB/", applies=("name", ("pairs",)))
+                                       "testA/ testB/")
     size: int | None = num(None, min=8, help="image side in pixels (32, 64, 128, 256); null = 32 for the "
                            "built-in tasks, the images' own for yours")
     channels: int | None = num(None, min=1, max=3, help="1 (gray) or 3 (RGB); null = the data's own")

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
 
 from ganforge import checkpoint, loop, runfolder
 from ganforge.cli import main
 from ganforge.errors import ConfigError, RunBusy
 from ganforge.recipes import load_config
-
-from conftest import TINY
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "runs-0.1"
 QUICK = ["train.steps=20", "train.ckpt_every=10", "train.log_every=10", "train.eval_every=0",

@@ -109,6 +109,9 @@ def _fashion_raw(folder: str, split: str) -> tuple[np.ndarray, np.ndarray]:
             "(https://github.com/zalandoresearch/fashion-mnist) into a folder and use data.name=images "
             "data.root=FOLDER (or set GANFORGE_FASHION_DIR=FOLDER)")
     x, y = read_idx_pair(Path(folder) / files[0], Path(folder) / files[1])
+    if len(y) and int(y.max()) >= len(FASHION_CLASSES):  # a user's folder (data.root) holding other IDX files
+        raise DataError(f"{Path(folder) / files[1]}: Fashion-MNIST labels are 0..{len(FASHION_CLASSES) - 1}, got "
+                        f"{int(y.max())}; for other IDX files use data.name=images data.root=FOLDER")
     return _readonly(x), _readonly(y)
 
 

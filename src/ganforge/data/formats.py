@@ -22,13 +22,19 @@ Usage::
 ``load_npz`` and ``load_idx_folder`` return the native size and channels (``load_images`` converts
 afterwards); ``load_folder`` decodes straight to the target size and channels. Sets without their
 own test files hold out ``test_fraction`` of the items (:func:`~ganforge.data.imageset.fraction_split`).
+
+Every fault is one :class:`~ganforge.errors.DataError` naming the file: headers are checked before
+memory is allocated (an IDX or .npy header promising more than the file holds; an image claiming more
+than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, a decompression bomb, is an unreadable image that
+``skip_bad`` skips), and labels must be integers in 0..``MAX_CLASSES``-1.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
-import zipfile
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -42,14 +48,20 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ganforge.data.imageset import ImageSet, convert, fraction_split
+from ganforge.data.npfiles import check_file, load_npz_arrays, short
 from ganforge.errors import DataError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 PROGRESS_FROM = 1000  # image files: folders this large show a progress bar while they are decoded
+MAX_CLASSES = 10_000  # labels 0..MAX_CLASSES-1: a label beyond is a corrupt file, not a class
+GZIP_MAX_RATIO = 1100  # deflate expands at most ~1032x: a .gz header promising more is corrupt
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
-_READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError)  # what PIL raises on bad files
+# what PIL raises on bad files; a header claiming more than Image.MAX_IMAGE_PIXELS is refused as a
+# decompression bomb (Pillow errors above twice that and only warns above it: both are errors here)
+_READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning, MemoryError)
 _SKIP_HINT = "(set data.skip_bad=true to skip unreadable files)"
 
 
@@ -57,18 +69,38 @@ _SKIP_HINT = "(set data.skip_bad=true to skip unreadable files)"
 
 
 def _labels(y: np.ndarray, source: str, n: int) -> torch.Tensor:
+    """(n,) int64 class labels in 0..MAX_CLASSES-1, checked: integers, one per image, no absurd class count."""
     if y.ndim != 1 or len(y) != n:
-        raise DataError(f"{source}: labels must have shape ({n},) to match the images, got {tuple(y.shape)}")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{source}: labels must be integers, got dtype {y.dtype}")
+        raise DataError(f"{source}: labels must have shape ({n},) to match the images, got {short(tuple(y.shape))}")
+    if not np.issubdtype(y.dtype, np.integer):  # bool, float, complex, strings
+        raise DataError(f"{source}: labels must be integers, got dtype {short(y.dtype)}")
     if n and y.min() < 0:
         raise DataError(f"{source}: labels must be >= 0, got {int(y.min())}")
+    if n and int(y.max()) >= MAX_CLASSES:  # before the cast: uint64 labels >= 2**63 would wrap to negative
+        raise DataError(f"{source}: labels go up to {int(y.max())}, but at most {MAX_CLASSES} classes "
+                        f"(labels 0..{MAX_CLASSES - 1}) are allowed")
     return torch.from_numpy(y.astype(np.int64))
 
 
-def _empty_split(source: object, split: str, n: int) -> DataError:
-    return DataError(f"{source}: the {split} split is empty ({n} item(s) in all); "
-                     "raise data.test_fraction or add data")
+def _class_names(y: torch.Tensor | None, names: np.ndarray | None, source: str) -> list[str]:
+    """Class names: ``names`` (a .npz's ``classes``) when given, else "0".."K-1" for labels up to K-1."""
+    if y is None:
+        return []
+    k = int(y.max()) + 1 if len(y) else 0
+    if names is None:
+        return [str(c) for c in range(k)]
+    if names.ndim != 1 or not 0 < len(names) <= MAX_CLASSES or names.dtype.kind not in "USiu":
+        raise DataError(f"{source}['classes'] must be 1 to {MAX_CLASSES} names in a 1-D array of strings, got "
+                        f"shape {short(tuple(names.shape))} dtype {short(names.dtype)}")
+    out = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in names.tolist()]
+    if len(out) < k:
+        raise DataError(f"{source}: labels go up to {k - 1} but 'classes' names only {len(out)}")
+    return out
+
+
+def _empty_split(source: object, split: str, n: int, test_fraction: float) -> DataError:
+    what = "nothing is held out" if test_fraction == 0 else f"{test_fraction:.0%} of them are held out for testing"
+    return DataError(f"{source}: the {split} split is empty ({n} item(s) in all; {what}); add images")
 
 
 # ---------------------------------------------------------------- IDX files
@@ -78,9 +110,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     """One IDX file (``.gz`` or plain) as an array: magic 0x0000, a type byte (0x08 = uint8), the number of
     dimensions, then big-endian uint32 sizes and the data."""
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"IDX file {p} does not exist")
-    opener = gzip.open if p.name.lower().endswith(".gz") else open
+    check_file(p, "IDX file")
+    gz = p.name.lower().endswith(".gz")
+    opener = gzip.open if gz else open
     try:
         with opener(p, "rb") as f:
             magic = f.read(4)
@@ -91,7 +123,16 @@ def read_idx(path: str | Path) -> np.ndarray:
             if len(header) < 4 * magic[3]:
                 raise DataError(f"{p} is truncated: its header ends after {4 + len(header)} bytes")
             shape = tuple(int(d) for d in np.frombuffer(header, ">u4"))
-            arr = np.empty(shape, dtype=_IDX_DTYPES[magic[2]])
+            dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            # what the file can hold at most, checked before allocating: a corrupt header can promise terabytes
+            size = p.stat().st_size
+            room = size * GZIP_MAX_RATIO if gz else size - 4 - len(header)
+            promised = math.prod(shape) * dtype.itemsize
+            if promised > room:
+                held = f"more than a {size}-byte .gz file can hold" if gz else f"but it holds only {max(room, 0)}"
+                raise DataError(f"{p} is truncated or corrupt: its header promises {short('x'.join(map(str, shape)))} "
+                                f"{dtype.name} values = {promised} bytes of data, {held}")
+            arr = np.empty(shape, dtype=dtype)
             buf, got = memoryview(arr.reshape(-1)).cast("B"), 0
             while got < len(buf):
                 n = f.readinto(buf[got:])
@@ -99,8 +140,8 @@ def read_idx(path: str | Path) -> np.ndarray:
                     break
                 got += n
             extra = len(f.read(1))
-    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"cannot read IDX file {p}: {e}") from None
+    except (OSError, EOFError, zlib.error, MemoryError) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"cannot read IDX file {p}: {short(e, 120)}") from None
     if got < arr.nbytes or extra:
         what, held = ("is truncated or corrupt", f"only {got}") if got < arr.nbytes else ("is corrupt", "more")
         raise DataError(f"{p} {what}: its header promises {'x'.join(map(str, shape))} "
@@ -111,7 +152,10 @@ def read_idx(path: str | Path) -> np.ndarray:
 def idx_files(folder: Path) -> list[Path]:
     """The IDX files directly in ``folder`` (names ending ``-ubyte`` or ``-ubyte.gz``, any case), sorted;
     [] when it holds none, which is how ``load_images`` tells an IDX folder from an image folder."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(("-ubyte", "-ubyte.gz")))
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(("-ubyte", "-ubyte.gz")))
+    except OSError as e:
+        raise DataError(f"cannot list folder {folder}: {e.strerror or e}") from None
 
 
 def _find_idx(files: list[Path], kinds: tuple[str, ...], folder: Path) -> Path | None:
@@ -157,37 +201,33 @@ def load_idx_folder(folder: Path, split: str, test_fraction: float) -> ImageSet:
         if test_x is None:  # no test files: hold out test_fraction of train, as for an image folder
             idx = fraction_split(len(x), test_fraction)[split]
             if len(idx) == 0:
-                raise _empty_split(folder, split, len(x))
+                raise _empty_split(folder, split, len(x), test_fraction)
             x, y = x[idx], None if y is None else y[idx]
-    classes = [] if y is None else [str(c) for c in range(int(y.max()) + 1 if len(y) else 0)]
-    return ImageSet(torch.from_numpy(x), None if y is None else torch.from_numpy(y), classes, str(folder), split)
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise DataError(f"{folder}: its IDX images have no pixels ({x.shape[-1]}x{x.shape[-2]})")
+    yt = None if y is None else torch.from_numpy(y)
+    return ImageSet(torch.from_numpy(x), yt, _class_names(yt, None, str(folder)), str(folder), split)
 
 
 # ---------------------------------------------------------------- .npz arrays
 
 
 def load_npz(path: Path, split: str, test_fraction: float) -> ImageSet:
-    """One split of a ``.npz`` file at the native size, (N, C, H, W) uint8; ``test_fraction`` of it is test."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path} is not a readable .npz file ({e})") from None
+    """One split of a ``.npz`` file at the native size, (N, C, H, W) uint8; ``test_fraction`` of it is test.
+
+    Only ``images``/``x``, ``labels``/``y`` and ``classes`` are read; other arrays in the file are left alone."""
+    arrays, names = load_npz_arrays(path, ("images", "x"), ("labels", "y"), ("classes",))
     key = next((k for k in ("images", "x") if k in arrays), None)
     if key is None:
-        raise DataError(f"{path} has no 'images' or 'x' array (it has: {', '.join(arrays) or 'nothing'})")
+        has = short(", ".join(names) or "nothing")
+        raise DataError(f"{path} has no 'images' or 'x' array (it has: {has})")
     x = _npz_images(arrays[key], f"{path}['{key}']")  # (N, C, H, W) uint8
     ykey = next((k for k in ("labels", "y") if k in arrays), None)
     y = None if ykey is None else _labels(arrays[ykey], f"{path}['{ykey}']", len(x))
-    classes = []
-    if y is not None:
-        k = int(y.max()) + 1 if len(y) else 0
-        classes = [str(c) for c in arrays["classes"].tolist()] if "classes" in arrays else [str(c) for c in range(k)]
-        if len(classes) < k:
-            raise DataError(f"{path}: labels go up to {k - 1} but 'classes' names only {len(classes)}")
+    classes = _class_names(y, arrays.get("classes"), str(path))
     idx = fraction_split(len(x), test_fraction)[split]
     if len(idx) == 0:
-        raise _empty_split(path, split, len(x))
+        raise _empty_split(path, split, len(x), test_fraction)
     t = torch.from_numpy(x[idx])
     return ImageSet(t, None if y is None else y[torch.from_numpy(idx)], classes, str(path), split)
 
@@ -200,9 +240,11 @@ def _npz_images(a: np.ndarray, source: str) -> np.ndarray:
         a = a.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
     elif not (a.ndim == 4 and a.shape[1] in (1, 3)):
         raise DataError(f"{source}: images must be (N, H, W), (N, H, W, C) or (N, C, H, W) with C in {{1, 3}}, "
-                        f"got shape {a.shape}")
+                        f"got shape {short(a.shape)}")
     if len(a) == 0:
         raise DataError(f"{source} holds no images")
+    if a.shape[-1] == 0 or a.shape[-2] == 0:
+        raise DataError(f"{source}: the images have no pixels (shape {short(a.shape)})")
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
     if np.issubdtype(a.dtype, np.integer):
@@ -210,8 +252,8 @@ def _npz_images(a: np.ndarray, source: str) -> np.ndarray:
         if lo < 0 or hi > 255:
             raise DataError(f"{source}: integer images must be in 0..255, got {lo}..{hi}")
         return np.ascontiguousarray(a.astype(np.uint8))
-    if not np.issubdtype(a.dtype, np.floating):
-        raise DataError(f"{source}: images must be uint8 or float, got dtype {a.dtype}")
+    if not np.issubdtype(a.dtype, np.floating):  # bool, complex, strings, dates
+        raise DataError(f"{source}: images must be uint8, integers in 0..255 or float, got dtype {short(a.dtype)}")
     bad = int((~np.isfinite(a)).sum())
     if bad:
         raise DataError(f"{source}: {bad} pixel value(s) are NaN or infinite; fix or drop those images")
@@ -242,11 +284,10 @@ def load_folder(root: Path, split: str, size: int | None, channels: int | None,
     for p in tqdm(paths, desc=f"reading {root}", unit="img", disable=len(paths) < PROGRESS_FROM, leave=False,
                   dynamic_ncols=True):
         try:
-            with Image.open(p) as im:
-                heads.append((_is_gray(im), im.size))
-        except _READ_ERRORS as e:
+            heads.append(read_header(p))
+        except DataError as e:
             if not skip_bad:
-                raise DataError(f"cannot read image {p}: {e} {_SKIP_HINT}") from None
+                raise DataError(f"{e} {_SKIP_HINT}") from None
             heads.append(None)
     ok = [h for h in heads if h is not None]
     if not ok:
@@ -267,10 +308,11 @@ def load_folder(root: Path, split: str, size: int | None, channels: int | None,
     # Pass 2: decode this split's files at the target channels and size.
     idx = fraction_split(len(paths), test_fraction)[split]
     if len(idx) == 0:
-        raise _empty_split(root, split, len(paths))
+        raise _empty_split(root, split, len(paths), test_fraction)
     files = [paths[i] for i in idx]
     decoded = read_images(files, where=str(root), convert=lambda t: convert(t, size, channels),
-                          skip_bad=skip_bad, unreadable={paths[i] for i in idx if heads[i] is None}, hint=_SKIP_HINT)
+                          skip_bad=skip_bad, unreadable={paths[i] for i in idx if heads[i] is None}, hint=_SKIP_HINT,
+                          headers=False)
     images = [t for t in decoded if t is not None]
     keep = [i for i, t in zip(idx, decoded, strict=True) if t is not None]
     skipped = [str(f) for f, t in zip(files, decoded, strict=True) if t is None]
@@ -281,30 +323,71 @@ def load_folder(root: Path, split: str, size: int | None, channels: int | None,
     return ImageSet(x, y, classes, str(root), split, skipped)
 
 
-def read_image(path: Path) -> torch.Tensor:
-    """One image file as (C, H, W) uint8, C = 1 (gray) or 3; a DataError naming the file when it cannot be read."""
+def read_header(path: Path) -> tuple[bool, tuple[int, int]]:
+    """(is_gray, (W, H)) from an image file's header, without decoding it; a DataError naming the file when
+    it cannot be read, has no pixels, or claims more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (a
+    decompression bomb: a small file that would decode to gigabytes).
+
+    Call it from one thread at a time: it turns Pillow's bomb warning into an error with ``warnings``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                head = (_is_gray(im), im.size)
+    except _READ_ERRORS as e:
+        raise DataError(f"cannot read image {path}: {short(e, 160)}") from None
+    w, h = head[1]
+    if w < 1 or h < 1:
+        raise DataError(f"cannot read image {path}: it has no pixels ({w}x{h})")
+    return head
+
+
+def _decode(path: Path) -> torch.Tensor:
+    """(C, H, W) uint8 from a file whose header ``read_header`` accepted; safe in worker threads."""
     try:
         with Image.open(path) as im:
             im.load()
             arr = _to_uint8(im)  # (H, W) or (H, W, 3)
     except _READ_ERRORS as e:
-        raise DataError(f"cannot read image {path}: {e}") from None
+        raise DataError(f"cannot read image {path}: {short(e, 160)}") from None
     t = torch.from_numpy(arr)
     return t.permute(2, 0, 1).contiguous() if t.ndim == 3 else t[None]
 
 
+def read_image(path: Path) -> torch.Tensor:
+    """One image file as (C, H, W) uint8, C = 1 (gray) or 3; a DataError naming the file when it cannot be read
+    (see ``read_header``)."""
+    read_header(path)
+    return _decode(path)
+
+
 def read_images(paths: list[Path], where: str, convert: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                skip_bad: bool = False, unreadable: AbstractSet[Path] = frozenset(), hint: str = ""
-                ) -> list[torch.Tensor | None]:
+                skip_bad: bool = False, unreadable: AbstractSet[Path] = frozenset(), hint: str = "",
+                headers: bool = True) -> list[torch.Tensor | None]:
     """Decode ``paths`` in order with background threads (PIL and the resize release the GIL), with a
     progress bar for large folders. ``convert`` is applied in the worker, so large photos are resized
     before they pile up. The first unreadable file in order (or one in ``unreadable``) raises a
-    DataError naming it (followed by ``hint``), or with ``skip_bad`` comes back as None."""
+    DataError naming it (followed by ``hint``), or with ``skip_bad`` comes back as None.
+
+    ``headers``: check every header first, in this thread (``read_header``: decompression bombs); False
+    when the caller has already (and put the failures in ``unreadable``)."""
+    bad = set(unreadable)
+    if headers:
+        for path in paths:
+            if path in bad:
+                continue
+            try:
+                read_header(path)
+            except DataError as e:
+                if not skip_bad:
+                    raise DataError(f"{e} {hint}".rstrip()) from None
+                bad.add(path)
+
     def one(path: Path) -> torch.Tensor | None:
         try:
-            if path in unreadable:
+            if path in bad:
                 raise DataError(f"cannot read image {path}: unreadable header")
-            t = read_image(path)
+            t = _decode(path)
         except DataError as e:
             if skip_bad:
                 return None
@@ -324,10 +407,14 @@ def _list_folder(root: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
                  and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
         return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
-    top = sorted([p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS
-                  and not p.name.startswith(".")], key=lambda p: p.name)
-    sub = {d.name: images_in(d) for d in sorted(root.iterdir(), key=lambda d: d.name)
-           if d.is_dir() and not d.name.startswith(".")}
+    try:
+        top = sorted([p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS
+                      and not p.name.startswith(".")], key=lambda p: p.name)
+        sub = {d.name: images_in(d) for d in sorted(root.iterdir(), key=lambda d: d.name)
+               if d.is_dir() and not d.name.startswith(".")}
+    except OSError as e:
+        raise DataError(f"cannot list folder {short(getattr(e, 'filename', None) or root, 200)}: "
+                        f"{e.strerror or e}") from None
     classes = [c for c, files in sub.items() if files]
     if not classes:
         if not top:

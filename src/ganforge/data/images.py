@@ -66,7 +66,7 @@ def load_images(name: str, *, split: str = "train", root: str | Path | None = No
     if channels not in (None, 1, 3):
         raise DataError(f"data.channels must be 1, 3 or null (keep the data's own), got {channels!r}")
     if not 0.0 <= test_fraction < 1.0:
-        raise DataError(f"data.test_fraction must be in [0, 1), got {test_fraction}")
+        raise DataError(f"test_fraction must be in [0, 1), got {test_fraction}")
     root = None if root in (None, "") else Path(root).expanduser()
 
     if name in BUNDLED:
@@ -76,10 +76,15 @@ def load_images(name: str, *, split: str = "train", root: str | Path | None = No
             raise DataError("data.name=images needs data.root: a .npz file, a folder of IDX files or an image folder")
         if not root.exists():
             raise DataError(f"data.root {root} does not exist")
+        if root.is_dir() and root.suffix.lower() == ".npz":
+            raise DataError(f"data.root {root} is a directory, not a .npz file")
         if root.is_file():
             if root.suffix.lower() != ".npz":
-                raise DataError(f"data.root {root} is a file but not a .npz; give a .npz file or a folder")
+                raise DataError(f"data.root {root} is a file, not a folder or a .npz file; give a .npz file or "
+                                "a folder of images")
             out = load_npz(root, split, test_fraction)
+        elif not root.is_dir():
+            raise DataError(f"data.root {root} is neither a folder nor a regular file")
         elif idx_files(root):
             out = load_idx_folder(root, split, test_fraction)
         else:  # decoded at the target size and channels right away, so large photos never pile up in memory

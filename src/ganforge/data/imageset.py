@@ -21,6 +21,8 @@ import torchvision.transforms.v2.functional as TF
 
 from ganforge.pixels import to_signed
 
+STRIP = 4  # convert: images longer than STRIP:1 are centre-cropped to STRIP:1 before resizing
+
 
 @dataclass
 class ImageSet:
@@ -50,11 +52,15 @@ def convert(x: torch.Tensor, size: int | None, channels: int | None) -> torch.Te
 
     channels: None keeps them; 1 turns RGB into gray (luminance weights), 3 repeats a gray channel.
     size: None keeps the size; otherwise the shorter side is resized to ``size`` (antialiased) and the
-        centre ``size`` x ``size`` kept. Returns a contiguous uint8 tensor.
+        centre ``size`` x ``size`` kept (an image longer than 4:1 is first centre-cropped to 4:1, so a
+        1 x 10^7 strip cannot resize into gigabytes). Returns a contiguous uint8 tensor.
     """
     if channels == 1 and x.shape[-3] == 3:
         x = TF.rgb_to_grayscale(x)  # (.., 1, H, W), weights 0.2989 R + 0.587 G + 0.114 B, rounded
     if size is not None and tuple(x.shape[-2:]) != (size, size):
+        h, w = x.shape[-2:]
+        if max(h, w) > STRIP * min(h, w):  # a long strip (1 x 10^7 px): cut to 4:1 first, or the resize explodes
+            x = TF.center_crop(x, [min(h, STRIP * w), min(w, STRIP * h)])
         x = TF.resize(x, [size], antialias=True)  # shorter side -> size
         x = TF.center_crop(x, [size, size])  # (.., C, size, size)
     if channels == 3 and x.shape[-3] == 1:

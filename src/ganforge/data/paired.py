@@ -18,7 +18,7 @@ Built-in tasks (``colordigits``, ``inpaint``, ``inpaint-digits``, ``colorize``) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,12 +27,14 @@ import torch
 
 from ganforge.data.formats import IMAGE_EXTS, read_images
 from ganforge.data.imageset import convert, fraction_split
+from ganforge.data.npfiles import short
 from ganforge.errors import DataError
 
 if TYPE_CHECKING:
     from ganforge.config import PairData as DataConfig
 
 TEST_FRACTION = 0.1
+_SKIP_HINT = "(set data.skip_bad=true to skip unreadable files)"
 
 
 @dataclass
@@ -51,6 +53,7 @@ class PairSet:
     # data/synth.py); ``textured`` names the side made from them ("B", or "A" after direction=BtoA)
     textures: torch.Tensor | None = None  # (N_T, C, S, S) uint8
     textured: str = "B"
+    skipped: list[str] = field(default_factory=list)  # unreadable files left out (data.skip_bad=true)
 
     def __len__(self) -> int:
         return len(self.A)
@@ -70,8 +73,20 @@ def split_aligned(img: torch.Tensor, source: str = "image") -> tuple[torch.Tenso
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS
-                   and not p.name.startswith(".")), key=lambda p: p.name)
+    try:
+        return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS
+                       and not p.name.startswith(".")), key=lambda p: p.name)
+    except OSError as e:
+        raise DataError(f"cannot list folder {short(folder, 200)}: {e.strerror or e}") from None
+
+
+def _decode(files: list[Path], where: str, skip_bad: bool) -> list[torch.Tensor | None]:
+    """The files decoded in order; with ``skip_bad`` an unreadable one is None, else the first raises."""
+    return read_images(files, where, skip_bad=skip_bad, hint=_SKIP_HINT)
+
+
+def _none_readable(where: Path | str, n: int) -> DataError:
+    return DataError(f"none of the {n} image file(s) in {where} could be read (all skipped: data.skip_bad=true)")
 
 
 def _finish(imgs: list[torch.Tensor], files: list[str], size: int | None, channels: int, where: str) -> torch.Tensor:
@@ -110,7 +125,7 @@ def detect_layout(root: Path) -> str:
     return "aligned"
 
 
-def load_aligned(root: Path, split: str, size: int | None, channels: int | None) -> PairSet:
+def load_aligned(root: Path, split: str, size: int | None, channels: int | None, skip_bad: bool = False) -> PairSet:
     """pix2pix's aligned files: ``root/train``, ``root/test`` (or ``val``), or ``root`` itself (10% test)."""
     sub = root / split if (root / split).is_dir() else None
     if sub is None and split == "test" and (root / "val").is_dir():
@@ -124,12 +139,18 @@ def load_aligned(root: Path, split: str, size: int | None, channels: int | None)
                         f"{', '.join(IMAGE_EXTS)})")
     if sub is None:
         files = [files[i] for i in _pick(len(files), split, folder)]
-    halves = [split_aligned(t, str(p)) for p, t in zip(files, read_images(files, str(folder)), strict=True)]
+    decoded = _decode(files, str(folder), skip_bad)
+    skipped = [str(p) for p, t in zip(files, decoded, strict=True) if t is None]
+    files = [p for p, t in zip(files, decoded, strict=True) if t is not None]
+    decoded = [t for t in decoded if t is not None]
+    if not files:
+        raise _none_readable(folder, len(skipped))
+    halves = [split_aligned(t, str(p)) for p, t in zip(files, decoded, strict=True)]
     A, B = [a for a, _ in halves], [b for _, b in halves]
     c = _channels(channels, A, B)
     names = [p.name for p in files]
     return PairSet(_finish(A, names, size, c, str(folder)), _finish(B, names, size, c, str(folder)), True,
-                   str(root), split, names=names)
+                   str(root), split, names=names, skipped=skipped)
 
 
 def _match(dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
@@ -150,7 +171,7 @@ def _match(dir_a: Path, dir_b: Path) -> list[tuple[Path, Path]]:
     return [(a[k], b[k]) for k in sorted(a)]
 
 
-def load_folders(root: Path, split: str, size: int | None, channels: int | None) -> PairSet:
+def load_folders(root: Path, split: str, size: int | None, channels: int | None, skip_bad: bool = False) -> PairSet:
     """``A/`` + ``B/`` matched by name (10% test), or ``train/A``, ``train/B``, ``test/A``, ``test/B``."""
     if (root / "train" / "A").is_dir():
         base = root / split
@@ -163,24 +184,31 @@ def load_folders(root: Path, split: str, size: int | None, channels: int | None)
                 raise DataError(f"{root} has no {d}/ folder (folders layout: A/ and B/ with files matched by name)")
         pairs = _match(root / "A", root / "B")
         pairs = [pairs[i] for i in _pick(len(pairs), split, root)]
-    A, B = [], []
-    decoded = iter(read_images([p for pair in pairs for p in pair], str(root)))  # a0, b0, a1, b1, ...
+    A, B, kept, skipped = [], [], [], []
+    decoded = iter(_decode([p for pair in pairs for p in pair], str(root), skip_bad))  # a0, b0, a1, b1, ...
     for (pa, pb), a, b in zip(pairs, decoded, decoded, strict=False):
+        if a is None or b is None:  # skip_bad: a pair with an unreadable side is left out
+            skipped += [str(q) for q, t in ((pa, a), (pb, b)) if t is None]
+            continue
         if a.shape[-2:] != b.shape[-2:]:
             raise DataError(f"a pair must share its size: {pa} is {a.shape[-1]}x{a.shape[-2]} but {pb} is "
                             f"{b.shape[-1]}x{b.shape[-2]}")
         A.append(a)
         B.append(b)
+        kept.append((pa, pb))
+    if not kept:
+        raise _none_readable(root, 2 * len(pairs))
     c = _channels(channels, A, B)
-    names = [pa.name for pa, _ in pairs]
-    return PairSet(_finish(A, names, size, c, str(root)), _finish(B, [pb.name for _, pb in pairs], size, c, str(root)),
-                   True, str(root), split, names=names)
+    names = [pa.name for pa, _ in kept]
+    return PairSet(_finish(A, names, size, c, str(root)), _finish(B, [pb.name for _, pb in kept], size, c, str(root)),
+                   True, str(root), split, names=names, skipped=skipped)
 
 
-def load_unpaired(root: Path, split: str, size: int | None, channels: int | None) -> PairSet:
+def load_unpaired(root: Path, split: str, size: int | None, channels: int | None, skip_bad: bool = False) -> PairSet:
     """CycleGAN's ``trainA/ trainB/ testA/ testB/``; without testA/testB, 10% of each train folder is test."""
     doms: dict[str, list[torch.Tensor]] = {}
     names: dict[str, list[str]] = {}
+    skipped: list[str] = []
     for d in ("A", "B"):
         train = root / f"train{d}"
         if not train.is_dir():
@@ -193,29 +221,39 @@ def load_unpaired(root: Path, split: str, size: int | None, channels: int | None
             raise DataError(f"domain {d} is empty: {folder} holds no images (looked for {', '.join(IMAGE_EXTS)})")
         if held_out or (split == "train" and not (root / f"test{d}").is_dir()):
             files = [files[i] for i in _pick(len(files), split, folder)]
-        doms[d] = read_images(files, str(folder))
-        names[d] = [p.name for p in files]
+        decoded = _decode(files, str(folder), skip_bad)
+        skipped += [str(p) for p, t in zip(files, decoded, strict=True) if t is None]
+        doms[d] = [t for t in decoded if t is not None]
+        names[d] = [p.name for p, t in zip(files, decoded, strict=True) if t is not None]
+        if not doms[d]:
+            raise _none_readable(folder, len(files))
     c = _channels(channels, doms["A"], doms["B"])
     A = _finish(doms["A"], names["A"], size, c, str(root / f"{split}A"))
     B = _finish(doms["B"], names["B"], size, c, str(root / f"{split}B"))
     if A.shape[-2:] != B.shape[-2:]:
         raise DataError(f"domains A ({A.shape[-1]} px) and B ({B.shape[-1]} px) differ in size under {root}; "
                         "set data.size to resize both")
-    return PairSet(A, B, False, str(root), split, names=names["A"])
+    return PairSet(A, B, False, str(root), split, names=names["A"], skipped=skipped)
 
 
 def load_pairs(root: str | Path, split: str, layout: str = "auto", size: int | None = None,
-               channels: int | None = None) -> PairSet:
-    """The user's translation data at ``root`` in ``layout`` (see the module docstring)."""
+               channels: int | None = None, skip_bad: bool = False) -> PairSet:
+    """The user's translation data at ``root`` in ``layout`` (see the module docstring). ``skip_bad``: leave
+    out unreadable files (a pair with one unreadable side) and list them in ``skipped``, instead of failing."""
     root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"data.root {root} does not exist")
+    if root.is_file():
+        raise DataError(f"data.root {root} is a file, not a folder (translation data is a folder of aligned A|B "
+                        "files, A/ + B/, or trainA/ trainB/)")
     if not root.is_dir():
         raise DataError(f"data.root {root} is not a folder")
     if layout == "auto":
         layout = detect_layout(root)
     loaders = {"aligned": load_aligned, "folders": load_folders, "unpaired": load_unpaired}
     if layout not in loaders:
-        raise DataError(f"data.layout must be one of auto, {', '.join(loaders)}, got {layout!r}")
-    return loaders[layout](root, split, size, channels)
+        raise DataError(f"data.layout must be one of auto, {', '.join(loaders)}, got {short(layout)!r}")
+    return loaders[layout](root, split, size, channels, skip_bad)
 
 
 # ---------------------------------------------------------------- built-in tasks and the config entry
@@ -258,16 +296,18 @@ def translation_data(data: DataConfig, split: str = "train", unpaired: bool = Fa
     ``unpaired``: for CycleGAN; built-in tasks then use disjoint images per domain, paired user data is
     used as two unpaired domains.
     """
-    key = (data.name, data.root, data.layout, data.size, data.channels, data.hole, data.direction, split, unpaired)
+    skip_bad = bool(getattr(data, "skip_bad", False))
+    key = (data.name, data.root, data.layout, data.size, data.channels, data.hole, data.direction, skip_bad, split,
+           unpaired)
     if key in _CACHE:
         return _CACHE[key]
     if data.name == "pairs":
-        s = load_pairs(data.root, split, data.layout, data.size, data.channels)
+        s = load_pairs(data.root, split, data.layout, data.size, data.channels, skip_bad)
     else:
         s = builtin(data.name, split, data.size or 32, data.channels, data.hole, unpaired)
     if data.direction == "BtoA":
         s = PairSet(s.B, s.A, s.paired, s.name, s.split, s.y_B, s.y_A, None if s.paired is False else s.names,
-                    s.textures, "A" if s.textured == "B" else "B")
+                    s.textures, "A" if s.textured == "B" else "B", skipped=s.skipped)
     if len(_CACHE) >= 4:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = s

@@ -26,7 +26,13 @@ import numpy as np
 import torch
 
 from ganforge.config import ToyData as DataConfig
+from ganforge.data.npfiles import check_file, load_npy, short
 from ganforge.errors import DataError
+
+#: user points must lie within +-POINT_LIMIT: training standardises them in float32, whose 24-bit mantissa
+#: blurs detail far from 0 (and whose squares overflow near 1e19); shift or rescale data beyond this
+POINT_LIMIT = 1e6
+_LIMIT = f"{POINT_LIMIT:.0e}".replace("+0", "").replace("+", "")  # "1e6"
 
 
 @dataclass
@@ -98,24 +104,23 @@ _SHAPES = {"spiral": _spiral, "moons": _moons, "circles": _circles, "swissroll":
 
 
 def load_points(path: str | Path) -> torch.Tensor:
-    """Read an (N, 2) point set from ``.npy`` or ``.csv`` (an optional header row is skipped)."""
+    """Read an (N, 2) point set from ``.npy`` or ``.csv`` (an optional header row is skipped).
+
+    Refused with a DataError naming the file: a missing file or a folder, other shapes, non-real dtypes
+    (bool, complex, strings, objects), fewer than 2 points, NaN / inf, and coordinates beyond ``POINT_LIMIT``."""
     p = Path(path).expanduser()
-    if not p.is_file():
-        raise DataError(f"points file {p} does not exist")
+    check_file(p, "points file")
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise DataError(f"{p} is not a readable .npy array ({e})") from None
+        arr = load_npy(p, "points file")
     elif suffix in (".csv", ".txt"):
         arr = _read_csv(p)
     else:
-        raise DataError(f"{p}: points must be a .npy or .csv file, got '{suffix or 'no suffix'}'")
+        raise DataError(f"{p}: points must be a .npy or .csv file, got '{short(suffix or 'no suffix')}'")
     if arr.ndim != 2 or arr.shape[1] != 2:
-        raise DataError(f"{p}: points must have shape (N, 2), got {tuple(arr.shape)}")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise DataError(f"{p}: points must be numbers, got dtype {arr.dtype}")
+        raise DataError(f"{p}: points must have shape (N, 2), got {short(tuple(arr.shape))}")
+    if arr.dtype.kind not in "iuf":  # bool, complex, timedelta, strings
+        raise DataError(f"{p}: points must be real numbers, got dtype {short(arr.dtype)}")
     if len(arr) < 2:
         raise DataError(f"{p}: need at least 2 points, got {len(arr)}")
     bad = ~np.isfinite(arr).all(axis=1)
@@ -124,23 +129,37 @@ def load_points(path: str | Path) -> torch.Tensor:
             f"{p}: {int(bad.sum())} point(s) are NaN or infinite (first at row {int(np.argmax(bad))}); "
             "remove them and try again"
         )
+    far = (np.abs(arr.astype(np.float64)) > POINT_LIMIT).any(axis=1)
+    if far.any():
+        i = int(np.argmax(far))
+        raise DataError(f"{p}: {int(far.sum())} point(s) lie outside |x| <= {_LIMIT} (first at row {i}: "
+                        f"{short(f'{arr[i, 0]:g}, {arr[i, 1]:g}')}); shift or rescale the data")
     return torch.as_tensor(arr, dtype=torch.float32)
 
 
 def _read_csv(p: Path) -> np.ndarray:
     rows = []
-    with p.open(newline="") as f:
-        for lineno, row in enumerate(csv.reader(f), 1):
-            if not row or all(not c.strip() for c in row):
-                continue
-            try:
-                rows.append([float(c) for c in row])
-            except ValueError:
-                if lineno == 1 and not rows:
-                    continue  # a header
-                raise DataError(f"{p}, line {lineno}: expected 2 numbers, got {','.join(row)!r}") from None
-            if len(rows[-1]) != 2:
-                raise DataError(f"{p}, line {lineno}: expected 2 columns, got {len(rows[-1])}")
+    lineno = 0
+    try:
+        with p.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Excel) is not data
+            for lineno, row in enumerate(csv.reader(f), 1):
+                if not row or all(not c.strip() for c in row):
+                    continue
+                try:
+                    rows.append([float(c) for c in row])
+                except ValueError:
+                    if lineno == 1 and not rows:
+                        continue  # a header
+                    raise DataError(f"{p}, line {lineno}: expected 2 numbers, got {short(','.join(row))!r}") from None
+                if len(rows[-1]) != 2:
+                    raise DataError(f"{p}, line {lineno}: expected 2 columns, got {len(rows[-1])}")
+    except UnicodeDecodeError:
+        raise DataError(f"{p} is not UTF-8 text (a byte near line {lineno + 1} is not UTF-8); save it as UTF-8 "
+                        "CSV") from None
+    except csv.Error as e:
+        raise DataError(f"{p}, line {lineno + 1}: not a readable CSV line ({short(e)})") from None
+    except OSError as e:
+        raise DataError(f"cannot read points file {p}: {e.strerror or e}") from None
     if not rows:
         raise DataError(f"{p} holds no points")
     return np.asarray(rows, dtype=np.float64)

@@ -152,6 +152,10 @@ def upgrade(d: typing.Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(model, dict) and kind == "toy" and "g_batchnorm" in model:
         on = model.pop("g_batchnorm")
         model.setdefault("g_norm", "batch" if on is True else "none" if on is False else on)
+    data = d.get("data")
+    if isinstance(data, dict) and kind == "toy" and data.get("std") == 0 and \
+            data.get("name") not in ("ring8", "grid25"):
+        data.pop("std")  # earlier versions resolved the mixture std to 0 for data without one
     if legacy_dump and _usable(recipe, kind):
         _keep_only(d, sections(recipe, kind))
     return d

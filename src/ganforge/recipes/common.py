@@ -9,6 +9,7 @@ need alike lives here once, so no recipe imports another family's module.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,12 +17,15 @@ import torch
 
 from ganforge import losses
 from ganforge.config import Config, ImageData
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, DataError
 from ganforge.pixels import to_signed
 from ganforge.recipes.base import Batch, Models, Phase
 
 if TYPE_CHECKING:
     from ganforge.data.imageset import ImageSet
+
+#: the final evaluation's FID / KID against the training images need a covariance: two images at least
+MIN_TRAIN_IMAGES = 2
 
 
 def resolve_image_data(d: ImageData, sizes: tuple[int, ...], what: str, default_size: int | None = None) -> None:
@@ -59,6 +63,37 @@ def read_images(cfg: Config) -> ImageSet:
     if cfg.data.channels is None:
         cfg.data.channels = int(train.x.shape[1])
     return train
+
+
+def data_where(cfg: Config) -> str:
+    """How a message names the run's data: the config key that points at it."""
+    d = cfg.data
+    return f"data.root {d.root}" if getattr(d, "root", None) else f"data.name={d.name}"
+
+
+def warn_skipped(cfg: Config, skipped: list[str]) -> None:
+    """One warning line on stderr when ``data.skip_bad`` left unreadable files out."""
+    if skipped:
+        print(f"ganforge: warning: {data_where(cfg)}: skipped {len(skipped)} unreadable image file(s) "
+              f"(data.skip_bad=true), e.g. {skipped[0][-200:]}", file=sys.stderr)
+
+
+def check_image_splits(cfg: Config, train: ImageSet) -> None:
+    """Every split a run on image data reads, checked before its run folder exists (``validate``): at least
+    ``MIN_TRAIN_IMAGES`` training images, and a held-out split of at least one image for the evaluation at
+    the end of training (read now, and kept for then). Files skipped by ``data.skip_bad`` are reported."""
+    from ganforge.data import image_data
+
+    if len(train) < MIN_TRAIN_IMAGES:
+        skip = f" ({len(train.skipped)} unreadable file(s) skipped)" if train.skipped else ""
+        raise DataError(f"{data_where(cfg)} gives {len(train)} training image(s){skip}; a run needs at least "
+                        f"{MIN_TRAIN_IMAGES} to train on and 1 more held out for its evaluation (a folder or .npz "
+                        "holds out 10% of its images, at least 1): add images")
+    test = image_data(cfg.data, "test")  # an empty or unreadable held-out split fails now, not after training
+    if len(test) == 0:
+        raise DataError(f"{data_where(cfg)}: the held-out (test) split holds no images; the evaluation at the end "
+                        "of training needs at least 1: add test images")
+    warn_skipped(cfg, train.skipped + test.skipped)
 
 
 def image_batches(images: torch.Tensor, labels: torch.Tensor | None, batch: int,

@@ -29,13 +29,16 @@ from torch import nn
 
 from ganforge import losses
 from ganforge.config import Config, choices, num
+from ganforge.data.npfiles import short
 from ganforge.data.toy2d import make_distribution, normaliser
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, DataError
 from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 from ganforge.recipes.common import (
     augmenter,
     check_batch,
+    check_image_splits,
+    data_where,
     image_batches,
     linear_decay,
     make_optimizer,
@@ -132,8 +135,8 @@ def resolve(cfg: Config) -> None:
     """Fill the ``auto`` fields and check the rules between fields (no data is read here)."""
     m = cfg.model
     if cfg.data_kind == "toy":
-        if cfg.data.std is None:
-            cfg.data.std = {"ring8": 0.01, "grid25": 0.05}.get(cfg.data.name, 0.0)
+        if cfg.data.std is None and cfg.data.name in ("ring8", "grid25"):  # the others have no mixture std
+            cfg.data.std = {"ring8": 0.01, "grid25": 0.05}[cfg.data.name]
         if cfg.data.name == "points" and not cfg.data.path:
             raise ConfigError("data.name=points needs data.path=FILE (.npy or .csv with 2 columns)")
     else:
@@ -186,12 +189,14 @@ def validate(cfg: Config) -> None:
     """Raise a clear error for unusable data or settings, before a run folder is created.
 
     For image data this reads the data once and fills the fields that follow from it:
-    ``data.channels`` and, for a conditional model, ``model.num_classes``.
+    ``data.channels`` and, for a conditional model, ``model.num_classes``; the held-out split the final
+    evaluation needs is read and checked too (``check_image_splits``).
     """
     if cfg.data_kind == "toy":
         make_distribution(cfg.data)
         return
     train = read_images(cfg)
+    check_image_splits(cfg, train)
     if cfg.model.clusters:  # pseudo-labels: computed (and cached) now, so a bad k fails before the run starts
         if cfg.model.clusters > len(train.x):
             raise ConfigError(f"model.clusters={cfg.model.clusters} but {train.name} has only {len(train.x)} "
@@ -206,6 +211,25 @@ def validate(cfg: Config) -> None:
         elif cfg.model.num_classes != train.num_classes:
             raise ConfigError(f"model.num_classes={cfg.model.num_classes} but {train.name} has "
                               f"{train.num_classes} classes")
+        _check_class_floor(cfg)
+
+
+def _check_class_floor(cfg: Config) -> None:
+    """The evaluation's per-class floor (a 10-class conditional run scored by a shipped classifier, with a
+    held-out split large enough for a floor: ``metrics.sampled``) draws held-out images of every class."""
+    from ganforge.data import image_data
+    from ganforge.metrics.sampled import CHEAP_FEATURES, MIN_FLOOR, features_for
+
+    test = image_data(cfg.data, "test")
+    n = cfg.eval.n or max(MIN_FLOOR, min(len(test), 10_000))
+    if cfg.model.num_classes != 10 or features_for(cfg) not in CHEAP_FEATURES or min(n, len(test)) < MIN_FLOOR:
+        return
+    missing = sorted(set(range(10)) - set(test.y.tolist())) if test.y is not None else list(range(10))
+    if missing:
+        name = test.classes[missing[0]] if missing[0] < len(test.classes) else str(missing[0])
+        raise DataError(f"{data_where(cfg)}: the held-out (test) split has no image of class {short(name)!r} "
+                        f"({len(missing)} class(es) missing); the evaluation's per-class floor (eval.features="
+                        f"{features_for(cfg)}) needs one of each: add images of it, or set eval.features=inception")
 
 
 def training_labels(cfg: Config, data: ImageSet) -> torch.Tensor | None:

@@ -99,8 +99,9 @@ def build_models(cfg: Config) -> Models:
 
 
 def validate(cfg: Config) -> None:
-    """Reads the data once (``data.channels``); a clear error for data that cannot be read."""
-    common.read_images(cfg)
+    """Reads the data once (``data.channels``); a clear error for data that cannot be read, or too little of it
+    for training and the final evaluation (``common.check_image_splits``)."""
+    common.check_image_splits(cfg, common.read_images(cfg))
 
 
 def build(cfg: Config, device: torch.device) -> Recipe:
