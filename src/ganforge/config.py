@@ -73,6 +73,12 @@ _REPR.maxstring = _REPR.maxother = 60
 _REPR.maxlong = 40
 
 
+def short_key(key: Any) -> str:
+    """A config key as an error message quotes it: at most 60 characters."""
+    key = str(key)
+    return key if len(key) <= 60 else key[:57] + "..."
+
+
 def short(value: Any) -> str:
     """``repr(value)`` cut short (at most about 60 characters): what an error message quotes of a user's value."""
     return _REPR.repr(value)
@@ -181,8 +187,8 @@ class OptimConfig:
     """Optimisers; 'auto' / null take the recipe's (per-loss) default from its paper."""
 
     name: str = choices("auto", "adam", "rmsprop", "sgd", help="optimiser for both networks")
-    lr_g: float | None = num(None, min=0.0, help="generator learning rate (null = per-loss default)")
-    lr_d: float | None = num(None, min=0.0, help="discriminator learning rate (null = per-loss default)")
+    lr_g: float | None = num(None, min=0.0, max=1e4, help="generator learning rate (null = per-loss default)")
+    lr_d: float | None = num(None, min=0.0, max=1e4, help="discriminator learning rate (null = per-loss default)")
     beta1: float | None = num(None, min=0.0, max=1.0, help="Adam beta1 (null = per-loss default)")
     beta2: float | None = num(None, min=0.0, max=1.0, help="Adam beta2 (null = per-loss default)")
     decay: str = choices("none", "linear", help="learning rate: constant, or constant then linear to 0 "
@@ -193,10 +199,10 @@ class OptimConfig:
 class TrainConfig:
     """The training loop."""
 
-    steps: int = num(2000, min=1, help="generator steps")
+    steps: int = num(2000, min=1, max=10**10, help="generator steps")
     max_minutes: float = num(0.0, min=0.0, help="also stop when the training loop has run this many wall-clock "
                              "minutes, counted across resumes (0 = no limit)")
-    batch_size: int = num(256, min=1, help="samples per batch")
+    batch_size: int = num(256, min=1, max=2**20, help="samples per batch")
     d_steps: int | None = num(None, min=1, help="k discriminator steps per generator step (null = per-loss)")
     log_every: int = num(50, min=1, help="steps between logged scalars")
     eval_every: int = num(500, min=0, help="steps between metric evaluations (0 = off)")
@@ -353,7 +359,7 @@ def from_dict(d: typing.Mapping[str, Any], cls: type, prefix: str = "",
         key = f"{prefix}{name}"
         if name not in fields:
             msg = unknown(key) if unknown else ""
-            raise ConfigError(msg or f"unknown config key '{key}'{nearest(key, keys_of(cls, prefix))}")
+            raise ConfigError(msg or f"unknown config key '{short_key(key)}'{nearest(key, keys_of(cls, prefix))}")
         kwargs[name] = _coerce(key, value, hints[name], fields[name].metadata)
     for name, value in kwargs.items():  # a value for a field that this section's choice ignores
         applies = fields[name].metadata.get("applies")

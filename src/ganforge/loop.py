@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ganforge import checkpoint, dist, runfolder, speed
-from ganforge.config import Config, short, to_dict
+from ganforge.config import Config, short, short_key, to_dict
 from ganforge.errors import (  # noqa: F401 (re-exported)
     CheckpointError,
     ConfigError,
@@ -127,30 +127,36 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: s
     """
     run_dir = Path(run_dir).expanduser()
     cfg = runfolder.read_config(run_dir)
-    lock = runfolder.RunLock(run_dir, "resume").acquire() if dist.is_main() else None
-    try:
-        for item in overrides or []:
-            key = item.split("=", 1)[0].strip()
-            if not key.startswith("train."):
-                raise ConfigError(f"only train.* keys can change on resume (got '{key[:60]}'); start a new run "
-                                  "instead")
-        cfg = resolve(apply_overrides(cfg, overrides or []))
-        if device is not None:
-            cfg.device = device
-        dev = select_device(cfg.device)
-        check(cfg, dev)
-        state = checkpoint.load_latest(run_dir) if checkpoint.list_checkpoints(run_dir) else None
+    for item in overrides or []:
+        key = item.split("=", 1)[0].strip()
+        if not key.startswith("train."):
+            raise ConfigError(f"only train.* keys can change on resume (got '{short_key(key)}'); start a new run "
+                              "instead")
+    cfg = resolve(apply_overrides(cfg, overrides or []))
+    if device is not None:
+        cfg.device = device
+    dev = select_device(cfg.device)
+    check(cfg, dev)
+    state = _checked_state(cfg, run_dir)
+    if not dist.is_main():
+        return _fit(cfg, run_dir, dev, state=state, hooks=hooks or Hooks())
+    newest = checkpoint.list_checkpoints(run_dir)
+    with runfolder.RunLock(run_dir, "resume"):  # refused while another process writes the run
+        if checkpoint.list_checkpoints(run_dir) != newest:  # it wrote one while this process checked
+            state = _checked_state(cfg, run_dir)
         if state is None:  # killed before its first checkpoint: start again from step 0
             print(f"ganforge: warning: {run_dir} has no checkpoint yet; starting it from step 0", file=sys.stderr)
-        else:
-            check_checkpoint(cfg, state, run_dir)
-        if lock is not None:
-            runfolder.mark(run_dir)  # a run made by ganforge 0.1 gets its marker
-            runfolder.write_config(cfg, run_dir)
+        runfolder.mark(run_dir)  # a run made by ganforge 0.1 gets its marker
+        runfolder.write_config(cfg, run_dir)
         return _fit(cfg, run_dir, dev, state=state, hooks=hooks or Hooks())
-    finally:
-        if lock is not None:
-            lock.release()
+
+
+def _checked_state(cfg: Config, run_dir: Path) -> dict[str, Any] | None:
+    """The newest readable checkpoint, checked against the run's config; None when there is none yet."""
+    state = checkpoint.load_latest(run_dir) if checkpoint.list_checkpoints(run_dir) else None
+    if state is not None:
+        check_checkpoint(cfg, state, run_dir)
+    return state
 
 
 def check(cfg: Config, device: torch.device) -> None:

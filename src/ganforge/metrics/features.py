@@ -38,7 +38,8 @@ from ganforge.errors import ConfigError, GanforgeError
 from ganforge.nets.classifier import DigitClassifier
 from ganforge.pixels import to_signed
 
-__all__ = ["ClassifierFeatures", "InceptionFeatures", "MissingWeightsError", "get_extractor", "extract",
+__all__ = ["ClassifierFeatures", "InceptionFeatures", "MissingWeightsError", "BadFeaturesError", "get_extractor",
+           "extract",
            "to_float_images", "CLASSIFIER_DATASETS", "INCEPTION_RESIZERS"]
 
 CLASSIFIER_DATASETS = ("mnist", "fashion")
@@ -49,6 +50,17 @@ PROGRESS_MIN = 2000  # show a progress bar when extracting more images than this
 
 class MissingWeightsError(GanforgeError, FileNotFoundError):
     """A feature network's weights file is not there (or is not the kind of file expected)."""
+
+
+class BadFeaturesError(GanforgeError, ValueError):
+    """A feature network returned NaN or infinite features: no score computed from them would mean anything."""
+
+
+def _nonfinite(name: str, f: np.ndarray, what: str) -> BadFeaturesError:
+    """The error for features ``f`` (k, D) holding NaN or infinite values, naming the network ``name``."""
+    bad = int((~np.isfinite(f)).reshape(len(f), -1).any(axis=1).sum())
+    return BadFeaturesError(f"the feature network {name} returned NaN or infinite features for {bad} of {len(f)} "
+                            f"{what}; its weights or file are broken (no FID / KID can be computed from them)")
 
 
 def to_float_images(x: torch.Tensor | np.ndarray, what: str = "images") -> torch.Tensor:
@@ -244,6 +256,8 @@ class InceptionFeatures(nn.Module):
         except Exception as e:
             raise ConfigError(f"{path} does not map images (B, 3, {INCEPTION_SIZE}, {INCEPTION_SIZE}) to features: "
                               f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+        if not bool(torch.isfinite(probe).all()):
+            raise _nonfinite(f"inception:{str(path)[:120]!r}", probe.detach().cpu().numpy(), "test image (black)")
         self.dim = int(probe.shape[1])
         self.num_features = self.dim  # the attribute torchmetrics' FID reads from a custom feature module
         self.name = (f"inception[{path.stem}#{file_digest(path)}]@{INCEPTION_SIZE}px:{resize}"
@@ -363,11 +377,12 @@ def extract(extractor: Callable[[torch.Tensor], torch.Tensor],
         f = extractor(x)  # (k, D)
         if f.ndim != 2 or f.shape[0] != k:
             raise ValueError(f"extractor {name} returned shape {tuple(f.shape)} for {k} images, expected ({k}, D)")
-        out.append(f.double().cpu().numpy())
+        f = f.double().cpu().numpy()
+        if not np.isfinite(f).all():  # stop at the first bad batch: the rest would not help
+            bar.close()
+            raise _nonfinite(name, f, f"images (numbers {done}-{done + k - 1})")
+        out.append(f)
         done += k
         bar.update(k)
     bar.close()
-    feats = np.concatenate(out)  # (n, D)
-    if not np.isfinite(feats).all():
-        raise ValueError(f"extractor {name} produced NaN or infinite features")
-    return feats
+    return np.concatenate(out)  # (n, D)

@@ -36,6 +36,7 @@ from ganforge.config import (
     keys_of,
     nearest,
     read_preset,
+    short_key,
     split_override,
     to_dict,
 )
@@ -100,8 +101,8 @@ def _unknown(known: list[str]) -> Any:
             return ""
         owners = _owners(key) if "." in key else []
         if owners:
-            return f"config key '{key}' is not used by this run; it belongs to {', '.join(owners)}"
-        return f"unknown config key '{key}'{nearest(key, known)}"
+            return f"config key '{short_key(key)}' is not used by this run; it belongs to {', '.join(owners)}"
+        return f"unknown config key '{short_key(key)}'{nearest(key, known)}"
 
     return message
 
@@ -199,7 +200,7 @@ def config_from_dict(d: typing.Mapping[str, Any]) -> Config:
         elif key in TOP_KEYS:
             kwargs[key] = value
         else:
-            raise ConfigError(unknown(key) or f"unknown config key '{key}'")
+            raise ConfigError(unknown(key) or f"unknown config key '{short_key(key)}'")
     top = from_dict({k: v for k, v in kwargs.items() if k in TOP_KEYS}, Config, "", unknown)
     for section, cls in types_.items():
         setattr(top, section, kwargs.get(section, cls()))
@@ -225,7 +226,7 @@ def apply_overrides(cfg: Config | typing.Mapping[str, Any], overrides: list[str]
             if node.get(p) is None:  # a section the preset does not set yet
                 node[p] = {}
             if not isinstance(node[p], dict):  # e.g. seed.x=1
-                raise ConfigError(f"unknown config key '{key}'{nearest(key, all_keys())}")
+                raise ConfigError(f"unknown config key '{short_key(key)}'{nearest(key, all_keys())}")
             node = node[p]
         node[leaf] = value
         given.add(key)

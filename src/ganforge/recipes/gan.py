@@ -60,12 +60,12 @@ IMAGE_SIZES = (28, 32, 64, 128)
 class MLPModel:
     """The networks for 2-D points: MLPs (Goodfellow et al., 2014), with PacGAN and minibatch std."""
 
-    z_dim: int = num(2, min=1, help="noise size")
-    g_width: int = num(256, min=1, help="generator hidden width")
-    g_depth: int = num(3, min=1, help="generator hidden layers")
+    z_dim: int = num(2, min=1, max=65536, help="noise size")
+    g_width: int = num(256, min=1, max=65536, help="generator hidden width")
+    g_depth: int = num(3, min=1, max=64, help="generator hidden layers")
     g_norm: str = choices("none", "batch", help="normalisation in the generator's hidden layers")
-    d_width: int = num(256, min=1, help="discriminator hidden width")
-    d_depth: int = num(3, min=1, help="discriminator hidden layers")
+    d_width: int = num(256, min=1, max=65536, help="discriminator hidden width")
+    d_depth: int = num(3, min=1, max=64, help="discriminator hidden layers")
     pack: int = num(1, min=1, help="PacGAN packing degree (1 = off): D judges `pack` samples jointly")
     mbstd: int = num(0, min=0, help="minibatch-std group size in D (0 = off)")
 
@@ -74,9 +74,9 @@ class MLPModel:
 class DCGANModel:
     """The networks for images: DCGAN (Radford et al., 2015), optionally conditional or with an InfoGAN code."""
 
-    z_dim: int = num(100, min=1, help="noise size")
-    g_width: int = num(64, min=1, help="generator width: channels of its last hidden layer (ngf)")
-    d_width: int = num(64, min=1, help="discriminator width: channels of its first layer (ndf)")
+    z_dim: int = num(100, min=1, max=65536, help="noise size")
+    g_width: int = num(64, min=1, max=65536, help="generator width: channels of its last hidden layer (ngf)")
+    d_width: int = num(64, min=1, max=65536, help="discriminator width: channels of its first layer (ndf)")
     upsample: str = choices("deconv", "resize", help="transposed conv 4-2-1, or nearest resize + conv")
     d_norm: str = choices("auto", "batch", "none", "spectral", "instance",
                           help="normalisation in D (auto = batch; instance for wgan-gp)")

@@ -41,16 +41,16 @@ SIZES = (8, 16, 32, 64, 128, 256)  # powers of two: a 4x4 constant input, doubli
 class StyleGANModel:
     """The style-based generator (mapping network, styles, noise inputs) and its residual discriminator."""
 
-    z_dim: int | None = num(None, min=1, help="noise size (null = model.w_dim)")
-    w_dim: int = num(128, min=1, help="size of the intermediate latent w (and the mapping network's width)")
-    map_layers: int = num(8, min=1, help="fully connected layers of the mapping network z -> w")
+    z_dim: int | None = num(None, min=1, max=8192, help="noise size (null = model.w_dim)")
+    w_dim: int = num(128, min=1, max=8192, help="size of the intermediate latent w (and the mapping network's width)")
+    map_layers: int = num(8, min=1, max=64, help="fully connected layers of the mapping network z -> w")
     style: str = choices("adain", "modulated", help="how w enters each layer: AdaIN (StyleGAN) or "
                          "modulated/demodulated convolutions (StyleGAN2)")
     mixing: float = num(0.9, min=0.0, max=1.0, help="probability that a generated training image mixes the styles "
                         "of two z at a random crossover layer (style-mixing regularisation)")
     mbstd: int = num(0, min=0, help="minibatch-std group size in D (0 = off)")
-    g_width: int = num(64, min=1, help="generator width: channels of its highest-resolution layer")
-    d_width: int = num(64, min=1, help="discriminator width: channels of its first layer")
+    g_width: int = num(64, min=1, max=8192, help="generator width: channels of its highest-resolution layer")
+    d_width: int = num(64, min=1, max=8192, help="discriminator width: channels of its first layer")
 
 
 @dataclass

@@ -34,8 +34,8 @@ class TranslatorModel:
     """A translator G (U-Net or ResNet) and a PatchGAN D; ``auto`` fields take the recipe's paper default."""
 
     g_arch: str = choices("auto", "unet", "resnet", help="generator (auto = unet for pix2pix, resnet for cyclegan)")
-    g_width: int = num(64, min=1, help="generator width: channels of its first layer (ngf)")
-    d_width: int = num(64, min=1, help="discriminator width: channels of its first layer (ndf)")
+    g_width: int = num(64, min=1, max=8192, help="generator width: channels of its first layer (ngf)")
+    d_width: int = num(64, min=1, max=8192, help="discriminator width: channels of its first layer (ndf)")
     g_norm: str = choices("auto", "batch", "instance", help="normalisation in G (auto = batch for pix2pix, "
                           "instance for cyclegan)")
     d_norm: str = choices("auto", "batch", "instance", help="normalisation in D (auto = as model.g_norm)")

@@ -25,6 +25,7 @@ from ganforge.errors import GanforgeError
 from ganforge.latent import interpolate
 from ganforge.metrics.sampled import features_for
 from ganforge.pixels import to_signed, to_uint8
+from ganforge.sample.limits import check_memory, check_picture
 from ganforge.sample.toy import eval_mode
 
 if TYPE_CHECKING:
@@ -117,8 +118,19 @@ class ImageModel:
                 out.append(x.float().cpu())
         return torch.cat(out)
 
+    def _check_sample(self, n: int) -> None:
+        """Refuse ``n`` images that cannot fit in memory: float32 batches, joined, then uint8 (n, H, W, C)."""
+        size, ch = int(self.config.data.size), int(self.config.data.channels)
+        check_memory(n * size * size * ch * 10, f"{n:,} images of {size}x{size}x{ch}",
+                     "sample fewer at a time (different seeds)")
+
+    def _check_grid(self, n: int, what: str = "a grid") -> None:
+        size = int(self.config.data.size)
+        check_picture(n, size, size, what, "save more samples as an array (.npz) instead")
+
     def sample(self, n: int, seed: int = 0, labels: Any = None) -> np.ndarray:
         """``n`` images as uint8 (n, H, W, C), the layout image files and outside tools use."""
+        self._check_sample(n)
         return to_uint8(self.generate(n, seed, labels)).permute(0, 2, 3, 1).numpy()
 
     def real(self, n: int | None = None, seed: int = 0, split: str = "train") -> torch.Tensor:
@@ -141,8 +153,10 @@ class ImageModel:
 
         if self.rows and labels is None:
             cols = max(1, n // self.rows)
+            self._check_grid(self.rows * cols)
             labels = torch.arange(self.rows).repeat_interleave(cols)  # row k = class (or code) k
             n, nrow = len(labels), cols
+        self._check_grid(n)
         x = self.generate(n, seed, labels)
         return make_grid((x + 1) / 2, nrow=nrow or int(np.ceil(np.sqrt(n))), padding=2, pad_value=1.0)
 
@@ -151,8 +165,9 @@ class ImageModel:
         from torchvision.utils import save_image
 
         path = Path(path)
+        grid = self.grid(n, seed, labels, nrow)  # refused sizes leave nothing behind
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(self.grid(n, seed, labels, nrow), path)
+        save_image(grid, path)
         return path
 
     def save_picture(self, path: str | Path, title: str = "") -> None:
@@ -180,6 +195,8 @@ class ImageModel:
                     labels: Any = None) -> torch.Tensor:
         """Walks between random latent pairs: (rows, steps, C, H, W) in [-1, 1]. A row keeps one class."""
         method = method or "slerp"
+        if rows < 1:
+            raise GanforgeError(f"rows must be >= 1, got {rows}")
         try:
             g = torch.Generator().manual_seed(seed)
             ends = torch.randn(rows, 2, self.G.z_dim, generator=g)  # (rows, 2, z_dim)
@@ -203,7 +220,8 @@ class ImageModel:
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix not in (".png", ".gif", ".webp"):
-            raise GanforgeError(f"interpolation output must end in .png, .gif or .webp, got '{path.name}'")
+            raise GanforgeError(f"interpolation output must end in .png, .gif or .webp, got {path.name[:60]!r}")
+        self._check_grid(rows * steps, "a strip" if suffix == ".png" else "an animation")
         x = (self.interpolate(rows, steps, method, seed, labels, **walk) + 1) / 2  # (rows, steps, C, H, W) in [0, 1]
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".png":

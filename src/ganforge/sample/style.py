@@ -31,6 +31,7 @@ from torch import nn
 from ganforge.errors import GanforgeError
 from ganforge.pixels import to_signed, to_uint8
 from ganforge.sample.images import ImageModel
+from ganforge.sample.limits import check_picture
 from ganforge.sample.toy import eval_mode
 
 SPACES = ("z", "w")
@@ -70,9 +71,9 @@ def parse_layers(spec: str, G: nn.Module) -> tuple[int, int]:
         lo, hi = int(a), int(b) if b else int(a)
     except ValueError:
         raise GanforgeError(f"layers must be coarse, middle, fine or an index range A-B (e.g. 0-3), got "
-                            f"{spec!r}") from None
+                            f"{spec[:40]!r}{'...' if len(spec) > 40 else ''}") from None
     if not 0 <= lo <= hi < G.num_ws:
-        raise GanforgeError(f"layer range {spec!r} is outside this generator's layers 0-{G.num_ws - 1}")
+        raise GanforgeError(f"layer range {spec[:40]!r} is outside this generator's layers 0-{G.num_ws - 1}")
     return lo, hi + 1
 
 
@@ -125,6 +126,10 @@ def project(G: nn.Module, target: torch.Tensor, space: str = "w", steps: int = 3
         raise GanforgeError(f"space must be one of {', '.join(PROJECT_SPACES)}, got {space!r}")
     if steps < 1:
         raise GanforgeError(f"steps must be >= 1, got {steps}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise GanforgeError(f"lr must be a finite number > 0, got {lr!r}")
+    if not (math.isfinite(feature_weight) and feature_weight >= 0):
+        raise GanforgeError(f"feature_weight must be a finite number >= 0, got {feature_weight!r}")
     shape = (G.channels, G.size, G.size)
     if target.ndim != 4 or tuple(target.shape[1:]) != shape:
         raise GanforgeError(f"target images must have shape (N, {', '.join(map(str, shape))}), "
@@ -288,6 +293,7 @@ class StyleModel(ImageModel):
              truncation: float | None = None) -> torch.Tensor:
         from torchvision.utils import make_grid
 
+        self._check_grid(n)
         x = self.generate(n, seed, labels, truncation=truncation)
         return make_grid((x + 1) / 2, nrow=nrow or int(np.ceil(np.sqrt(n))), padding=2, pad_value=1.0)
 
@@ -296,8 +302,9 @@ class StyleModel(ImageModel):
         from torchvision.utils import save_image
 
         path = Path(path)
+        grid = self.grid(n, seed, labels, nrow, truncation)  # refused sizes leave nothing behind
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(self.grid(n, seed, labels, nrow, truncation), path)
+        save_image(grid, path)
         return path
 
     # ---------------------------------------------------------------- walks
@@ -310,6 +317,8 @@ class StyleModel(ImageModel):
 
         if space not in SPACES:
             raise GanforgeError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
+        if rows < 1:
+            raise GanforgeError(f"rows must be >= 1, got {rows}")
         self.labels_for(rows, labels)
         method = method or ("slerp" if space == "z" else "lerp")
         ends = torch.randn(rows, 2, self.G.z_dim, generator=torch.Generator().manual_seed(seed))
@@ -341,6 +350,9 @@ class StyleModel(ImageModel):
         ``layers`` ("coarse", "middle", "fine", "A-B" indices or a (first, last + 1) pair); the corner
         is blank. ``ws_a`` (rows, num_ws, w_dim), e.g. a projected real image, replaces the random A's."""
         lo_hi = parse_layers(layers, self.G) if isinstance(layers, str) else tuple(layers)
+        if (ws_a is None and rows < 1) or cols < 1 or (ws_a is not None and len(ws_a) < 1):
+            raise GanforgeError(f"a mixing grid needs rows >= 1 and cols >= 1, got {rows if ws_a is None else 0} "
+                                f"and {cols}")
         if ws_a is None:
             ws_a = self.ws_for(rows, seed)
         rows = len(ws_a)
@@ -357,6 +369,8 @@ class StyleModel(ImageModel):
                  seed: int = 0, ws_a: torch.Tensor | None = None) -> Path:
         from torchvision.utils import make_grid, save_image
 
+        tiles = ((rows if ws_a is None else len(ws_a)) + 1) * (cols + 1)
+        check_picture(tiles, self.G.size, self.G.size, "a mixing grid", "lower rows or cols")
         x = self.mix(rows, cols, layers, seed, ws_a)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -378,6 +392,7 @@ class StyleModel(ImageModel):
         """A row of ``n`` noise draws of one sample, then the per-pixel std map (white = most variation)."""
         from torchvision.utils import make_grid, save_image
 
+        check_picture(n + 1, self.G.size, self.G.size, "a noise picture", "lower n")
         x, std = self.noise_variation(seed, n)
         std_img = (std / std.max().clamp_min(1e-8))[None].expand(x.shape[1], -1, -1)  # (C, H, W) in [0, 1]
         pics = torch.cat([(x + 1) / 2, std_img[None]])

@@ -18,6 +18,7 @@ import torch
 
 from ganforge.config import Config
 from ganforge.data.toy2d import ToyDistribution, make_distribution
+from ganforge.sample.limits import check_memory, check_plot_points
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -90,6 +91,7 @@ class ToyModel:
         """``n`` generated points, (n, 2) float32 in data coordinates; the same seed gives the same points."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
+        check_memory(n * 2 * 4 * 3, f"{n:,} points", "sample fewer at a time (different seeds)")
         g = torch.Generator().manual_seed(seed)  # never the global RNG: sampling must not disturb training
         out = []
         with eval_mode(self.G):
@@ -124,6 +126,7 @@ class ToyModel:
         """Real points, generated points and the discriminator's decision surface."""
         from ganforge.viz import decision_surface, plot_toy, toy_bounds
 
+        check_plot_points(n, "save more points as an array (.npy) instead")
         real, fake = self.real(n, seed=seed + 1), self.sample(n, seed=seed)
         bounds = toy_bounds(real, fake)
         surface = decision_surface(self.score, bounds)

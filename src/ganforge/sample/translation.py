@@ -24,6 +24,7 @@ from ganforge.config import Config
 from ganforge.errors import GanforgeError
 from ganforge.metrics.sampled import spread
 from ganforge.pixels import to_signed
+from ganforge.sample.limits import check_memory, check_picture
 from ganforge.sample.toy import eval_mode
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -103,6 +104,9 @@ class TranslationModel:
             files = [path]
         else:
             raise GanforgeError(f"input {path} does not exist")
+        per_image = self.channels * self.size * self.size * 10  # uint8 in, float32 out and their batches
+        check_memory(len(files) * per_image, f"{len(files):,} input images at {self.size}x{self.size}",
+                     "translate a smaller folder at a time")
         x = torch.stack(read_images(files, str(path), convert=lambda t: convert(t, self.size, self.channels)))
         return x, [p.name for p in files]
 
@@ -130,6 +134,8 @@ class TranslationModel:
 
     def triptychs(self, n: int = 8, split: str = "test") -> torch.Tensor:
         """(n, 3, C, S, S) in [-1, 1]: input | output | target (paired), input | G(input) | F(G(input)) (cyclegan)."""
+        if n < 1:
+            raise GanforgeError(f"n must be >= 1, got {n}")
         s = self.held_out(split)
         idx = spread(n, len(s.A))
         a = to_signed(s.A[idx])
@@ -140,6 +146,8 @@ class TranslationModel:
     def save_triptychs(self, path: str | Path, n: int = 8, split: str = "test") -> Path:
         from torchvision.utils import make_grid, save_image
 
+        check_picture(3 * min(n, len(self.held_out(split).A)), self.size, self.size, "a picture of triptychs",
+                      "lower n or save them as arrays (.npz)")
         t = (self.triptychs(n, split) + 1) / 2
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
