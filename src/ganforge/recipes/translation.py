@@ -24,7 +24,6 @@ from ganforge.recipes.base import Batch
 LOSSES = ("minimax", "ns", "lsgan", "hinge")  # offered for translation (pix2pix: ns; cyclegan: lsgan)
 DATA = ("pairs",)
 SIZES = (32, 64, 128, 256)  # the U-Net halves the image down to 1x1: a power of two
-PICTURE_ROWS = 8  # held-out items in each training picture (train.sample_every): two columns of four triptychs
 #: PatchGAN receptive field (pixels) -> strided 4x4 conv layers (Isola et al., appendix 6.1.2)
 PATCH_SIZES = {1: 0, 16: 1, 34: 2, 70: 3, 142: 4, 286: 5}
 
@@ -107,10 +106,9 @@ def discriminator(cfg: Config, in_channels: int) -> nn.Module:
 
 def check_data(cfg: Config, unpaired: bool) -> None:
     """Read the training and held-out splits once: fills ``data.channels`` and ``data.size`` (a user folder at
-    its native size), and refuses data the recipe cannot use, before a run folder is written: among it a
-    held-out split too small for the training pictures (``PICTURE_ROWS`` items with ``train.sample_every``)."""
+    its native size), and refuses data the recipe cannot use, before a run folder is written."""
     from ganforge.data.paired import translation_data
-    from ganforge.recipes.common import data_where, warn_skipped
+    from ganforge.recipes.common import warn_skipped
 
     s = translation_data(cfg.data, "train", unpaired=unpaired)
     test = translation_data(cfg.data, "test", unpaired=unpaired)  # a broken test split fails now, not at the end
@@ -131,11 +129,6 @@ def check_data(cfg: Config, unpaired: bool) -> None:
         discriminator(cfg, cfg.data.channels)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    if cfg.train.sample_every and len(test.A) < PICTURE_ROWS:
-        what = "pair(s)" if test.paired else "image(s) in domain A"
-        raise ConfigError(f"{data_where(cfg)}: the held-out (test) split holds {len(test.A)} {what}, but the training "
-                          f"pictures (train.sample_every={cfg.train.sample_every}) show {PICTURE_ROWS}: add test "
-                          "images, or set train.sample_every=0")
     warn_skipped(cfg, s.skipped + test.skipped)
 
 

@@ -155,12 +155,17 @@ class TranslationModel:
         return path
 
     def save_picture(self, path: str | Path, title: str = "") -> Path:
-        """The training loop's picture: 8 triptychs (two columns of four) from the held-out split."""
+        """The training loop's picture: 8 triptychs (two columns of four) from the held-out split; one column of
+        as many as it holds when that is fewer."""
         from torchvision.utils import make_grid, save_image
 
-        t = (self.triptychs(8) + 1) / 2  # (8, 3, C, S, S)
-        grid = make_grid(t.reshape(2, 4, *t.shape[1:]).transpose(0, 1).flatten(0, 2), nrow=6, padding=2,
-                         pad_value=1.0)
+        n = min(8, len(self.held_out("test").A))
+        t = (self.triptychs(n) + 1) / 2  # (n, 3, C, S, S)
+        if n == 8:
+            grid = make_grid(t.reshape(2, 4, *t.shape[1:]).transpose(0, 1).flatten(0, 2), nrow=6, padding=2,
+                             pad_value=1.0)
+        else:
+            grid = make_grid(t.flatten(0, 1), nrow=3, padding=2, pad_value=1.0)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, path)
