@@ -1,7 +1,8 @@
 """The lab's web app (FastAPI): the page, one live training session per WebSocket, and the gallery API.
 
     ganforge lab --runs runs                   # serve() on http://127.0.0.1:8000, opens a browser
-    app = create_app("runs", max_sessions=4)   # for tests: starlette.testclient.TestClient(app)
+    app = create_app("runs", max_sessions=4)   # answers Host 127.0.0.1 / localhost / [::1] on the port it is served on
+    TestClient(create_app("runs", port=8765), base_url="http://127.0.0.1:8765")   # tests: the Host it answers
 
 Routes:
     GET /, /static/{app.js,style.css}        the page (three fixed files shipped in the package)
@@ -17,8 +18,12 @@ WebSocket commands (JSON text, at most MAX_MESSAGE bytes): ``{"type": "play" | "
 current settings), ``state``, ``error`` (a message for the user), ``saved``, ``pong`` as JSON
 text; frames as binary (``session.encode_frame``).
 
-Hardening: serve() binds 127.0.0.1 unless told otherwise and warns when it is not; a WebSocket
-from another web site (its Origin is not this server) is refused; messages over MAX_MESSAGE
+Hardening: serve() binds 127.0.0.1 unless told otherwise and warns when it is not. Every HTTP
+request and WebSocket handshake must name the address the server is bound to (:class:`AddressGuard`,
+against DNS rebinding and other sites' pages): its Host header, and its Origin header when it has
+one, must be one of :func:`allowed_names` with the server's port; other requests get 403 with a
+one-line text message, other WebSockets are closed (1008) before the app sees them, so no session
+starts. Messages over MAX_MESSAGE
 bytes, unknown commands and values outside ``session.SETTINGS`` are refused with a message;
 at most ``max_sessions`` sessions train at once, each bounded by the settings' limits; the
 gallery answers only for folders directly under its root; nothing a client sends is executed
@@ -30,16 +35,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ipaddress
 import json
+import re
+import socket
 import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ganforge.errors import GanforgeError
 from ganforge.lab.gallery import Gallery, GalleryError, views
@@ -51,18 +60,136 @@ MAX_QUEUE = 32  # commands waiting for the session
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 COMMANDS = ("play", "pause", "step", "reset", "ping", "settings", "points", "save")
 INTERP_STEPS = 12  # positions of the interpolation slider
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # the names of the default bind, all accepted for any loopback bind
+WILDCARD = ("0.0.0.0", "::", "")  # every interface: the loopback names and this machine's hostname
+_ORIGIN = re.compile(r"^(https?)://([^/?#@\s]+)$", re.IGNORECASE)
 
 
 def _static(name: str) -> str:
     return (resources.files("ganforge.lab") / "static" / name).read_text()
 
 
-def _origin_ok(ws: WebSocket) -> bool:
-    """A browser sends Origin; it must be this server (a page on another site may not drive a session)."""
-    origin = ws.headers.get("origin")
-    if origin is None:
-        return True  # not a browser (tests, the benchmark)
-    return urlsplit(origin).netloc == ws.headers.get("host", "")
+def _name(name: str) -> str:
+    """A host name or address as compared: lower case, IP addresses in canonical form (IPv4-mapped as IPv4)."""
+    name = name.strip().lower()
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return name
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+def allowed_names(host: str) -> frozenset[str]:
+    """The names a Host or Origin may use for a server bound to ``host`` (``serve``'s ``--host``).
+
+    A loopback bind (127.0.0.1, localhost, ::1): 127.0.0.1, localhost and ::1 (``[::1]`` in a URL).
+    Every interface (0.0.0.0, ::): those and this machine's hostname. Any other: that name or address only.
+    (The guard also accepts the IP address a connection arrived on, written as an address.)
+    """
+    h = _name(host.strip("[]"))
+    if h in WILDCARD:
+        return frozenset({*LOOPBACK, _name(socket.gethostname())})
+    if h in LOOPBACK:
+        return frozenset(LOOPBACK)
+    return frozenset({h})
+
+
+def split_host(value: str, default_port: int) -> tuple[str, int] | None:
+    """A Host header or an Origin's authority (``name:port``, ``[v6]:port``) as (name, port); None if malformed."""
+    if not value or any(c.isspace() or c in "/?#@\\" for c in value):
+        return None
+    if value.startswith("["):
+        end = value.find("]")
+        name, rest = value[1:end], value[end + 1:]
+        if end < 0 or not _is_ipv6(name):
+            return None
+    else:
+        name, sep, port = value.partition(":")
+        rest = sep + port
+        if ":" in port or not name:
+            return None
+    if not rest:
+        return _name(name), default_port
+    if not re.fullmatch(r":[0-9]{1,5}", rest) or not 0 < int(rest[1:]) < 65536:
+        return None
+    return _name(name), int(rest[1:])
+
+
+def _is_ipv6(name: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(name), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+class AddressGuard:
+    """ASGI middleware: only requests that name the address the server is bound to reach the app.
+
+    For HTTP and WebSocket alike, the Host header must be one of ``allowed_names(host)`` (or the IP
+    address the connection arrived on) with the server's port, and an Origin header, when present,
+    the same (``http://`` or ``https://``, no path). A page on another name (``evil.example:8765``
+    resolving to 127.0.0.1: DNS rebinding), another port or another site is refused: HTTP with 403
+    (400 without a Host header) and a one-line text body, a WebSocket closed with 1008 before it is
+    accepted. A WebSocket without Origin (not a browser: tests, the benchmark) is let in.
+
+    Args:
+        host: the address the server is bound to (``serve``'s ``--host``).
+        port: the port it is bound to; None: the port the request arrived on (the ASGI ``server``).
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.app = app
+        self.names = allowed_names(host)
+        self.port = port
+
+    def refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """(status, message) for a request that does not name this server; None for one that does."""
+        headers = Headers(scope=scope)
+        server = scope.get("server") or (None, None)
+        port = self.port or server[1]
+        names = set(self.names)
+        if server[0]:
+            local = _name(str(server[0]))
+            with contextlib.suppress(ValueError):
+                ipaddress.ip_address(local)
+                names.add(local)  # http://192.168.1.5:8000/ when bound to 0.0.0.0: the address itself
+        host_name = "127.0.0.1" if "127.0.0.1" in names else sorted(self.names)[0]
+        url = f"http://{f'[{host_name}]' if ':' in host_name else host_name}{f':{port}' if port else ''}/"
+
+        def ours(where: tuple[str, int] | None) -> bool:
+            return where is not None and where[0] in names and (port is None or where[1] == port)
+
+        host = headers.get("host")
+        if host is None:
+            return 400, "refused: the request has no Host header"
+        default = 443 if scope.get("scheme") in ("https", "wss") else 80
+        if not ours(split_host(host, default)):
+            return 403, f"refused: Host {host[:100]!r} is not this lab's address; open {url}"
+        origin = headers.get("origin")
+        if origin is not None:
+            m = _ORIGIN.match(origin)
+            if not m or not ours(split_host(m.group(2), 443 if m.group(1).lower() == "https" else 80)):
+                return 403, f"refused: Origin {origin[:100]!r} is not this lab's address; open {url}"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refused = self.refusal(scope)
+        if refused is None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "http":
+            status, message = refused
+            response = PlainTextResponse(message + "\n", status_code=status,
+                                         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+            await response(scope, receive, send)
+        else:
+            await receive()  # websocket.connect
+            reason = refused[1].split(";")[0].encode()[:120].decode(errors="ignore")  # a close reason: <= 123 bytes
+            await send({"type": "websocket.close", "code": 1008, "reason": reason})
 
 
 def _png(img: Any) -> Response:
@@ -75,7 +202,7 @@ def _png(img: Any) -> Response:
 
 
 def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps: float = 30.0,
-               device: str = "cpu") -> FastAPI:
+               device: str = "cpu", host: str = "127.0.0.1", port: int | None = None) -> FastAPI:
     """The lab app.
 
     Args:
@@ -83,8 +210,11 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
         max_sessions: live training sessions at once (one per open tab); more are refused with a message.
         max_fps: frames per second a playing session sends at most.
         device: where live sessions train.
+        host: the address the app is served on: requests must name it (:func:`allowed_names`).
+        port: the port it is served on; None: the port each request arrived on.
     """
     app = FastAPI(title="ganforge lab", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(AddressGuard, host=host, port=port)
     gallery = Gallery(runs_dir)
     app.state.gallery = gallery
     app.state.sessions = 0
@@ -173,11 +303,7 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
 
     @app.websocket("/ws")
     async def live(ws: WebSocket) -> None:
-        await ws.accept()
-        if not _origin_ok(ws):
-            await ws.send_json({"type": "error", "message": "refused: this page is not served by the lab"})
-            await ws.close(code=1008)
-            return
+        await ws.accept()  # AddressGuard has checked Host and Origin: another site's page never gets here
         if app.state.sessions >= max_sessions:
             await ws.send_json({"type": "error", "message": (
                 f"the lab already runs {max_sessions} training sessions (its limit, --max-sessions); "
@@ -315,12 +441,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000, runs_dir: str | Path = "run
 
     torch.set_num_threads(1)  # small MLPs: one thread per session is fastest, and sessions share the cores
     torch.set_flush_denormal(True)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    shown = "127.0.0.1" if host in WILDCARD else f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
     print(f"ganforge lab: {url}  (gallery: {Path(runs_dir).expanduser().resolve()}; Ctrl-C stops it)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: bound to {host}, not 127.0.0.1: other machines that can reach this one can open the lab, "
               "train models on it and save runs into the gallery folder")
     if open_browser:
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(create_app(runs_dir, max_sessions=max_sessions), host=host, port=port, log_level="warning",
-                ws_max_size=WS_MAX_SIZE)
+    app = create_app(runs_dir, max_sessions=max_sessions, host=host, port=port)  # it answers only to host:port
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws_max_size=WS_MAX_SIZE)

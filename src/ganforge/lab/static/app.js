@@ -320,9 +320,16 @@ async function loadRuns() {
     for (const run of data.runs) {
       const li = document.createElement("li");
       li.dataset.name = run.name;
-      li.innerHTML = `<b></b><small>${run.kind} · ${run.data} · ${run.loss} · step ${run.step}</small>`;
+      li.innerHTML = "<b></b><small></small>";
       li.querySelector("b").textContent = run.name;
-      li.onclick = () => { location.hash = `run=${encodeURIComponent(run.name)}`; };
+      if (run.unreadable) {  // a broken run folder: greyed, with the server's reason; nothing to open
+        li.classList.add("unreadable");
+        li.title = run.unreadable;
+        li.querySelector("small").textContent = `unreadable: ${run.unreadable}`;
+      } else {
+        li.querySelector("small").textContent = `${run.kind} · ${run.data} · ${run.loss} · step ${run.step}`;
+        li.onclick = () => { location.hash = `run=${encodeURIComponent(run.name)}`; };
+      }
       ul.append(li);
     }
     lab.runs = data.runs;
@@ -339,6 +346,11 @@ async function openRun(name) {
   const run = (lab.runs || []).find((r) => r.name === name) || { name, views: ["scatter"], num_classes: 0 };
   current = run;
   $("run-info").textContent = run.kind ? `${run.kind} run · data ${run.data} · loss ${run.loss} · step ${run.step}` : "";
+  if (run.unreadable) {
+    current = null;
+    $("run-info").textContent = `unreadable: ${run.unreadable}`;
+    return;
+  }
   if (run.views.includes("classes")) {
     const sel = $("g-class");
     sel.innerHTML = "";
