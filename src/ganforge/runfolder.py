@@ -123,13 +123,15 @@ def mark(run_dir: Path) -> None:
 
 def check_replaceable(run_dir: Path) -> None:
     """Refuse, naming the first foreign file, unless ``run_dir`` is provably a ganforge run folder."""
-    if not (is_marked(run_dir) or (run_dir / "config.yaml").is_file()):
-        raise ConfigError(f"{run_dir} is not a ganforge run folder (no {MARKER} marker, no config.yaml); refusing "
-                          "to replace it: choose another --out")
     entry = foreign_entry(run_dir)
     if entry is not None:
         raise ConfigError(f"refusing to replace {run_dir}: it holds {entry}, which ganforge did not write; move it "
                           "out of the folder or choose another --out")
+    legacy = (run_dir / "config.yaml").is_file() and any(  # made by ganforge 0.1: config.yaml and checkpoints
+        _is_checkpoint_file(p) for p in (run_dir / "checkpoints").glob("step_*.pt"))
+    if not (is_marked(run_dir) or legacy):
+        raise ConfigError(f"{run_dir} is not a ganforge run folder (no {MARKER} marker, no checkpoints); refusing "
+                          "to replace it: choose another --out")
 
 
 # --------------------------------------------------------------------------- one writer per run

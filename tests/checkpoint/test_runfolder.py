@@ -73,13 +73,23 @@ def test_overwrite_refuses_a_user_folder_with_a_config_yaml_and_changes_nothing(
     assert _snapshot(tmp_path) == before
 
 
+def test_overwrite_refuses_a_folder_holding_only_the_users_config(tmp_path, capsys):
+    p = tmp_path / "p"
+    p.mkdir()
+    (p / "config.yaml").write_text("# my notes\ntrain: {steps: 20}\n")
+    before = _snapshot(tmp_path)
+    line = _one_line_exit_2(capsys, ["train", str(p / "config.yaml"), "--out", str(p), "--overwrite"])
+    assert "not a ganforge run folder" in line
+    assert _snapshot(tmp_path) == before
+
+
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     p = tmp_path / "photos"
     p.mkdir()
     (p / "a.png").write_bytes(b"x")
     before = _snapshot(tmp_path)
     line = _one_line_exit_2(capsys, ["train", "ring8", "--out", str(p), "--overwrite", *_sets(QUICK)])
-    assert "not a ganforge run folder" in line
+    assert "a.png, which ganforge did not write" in line
     assert _snapshot(tmp_path) == before
 
 
