@@ -53,6 +53,8 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     """Checkpoints of a run folder, oldest first."""
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
+        if folder.exists() or folder.is_symlink():
+            raise CheckpointError(f"{folder} is not a folder: a run keeps its checkpoints in that folder")
         return []
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
     return [p for _, p in sorted(found)]

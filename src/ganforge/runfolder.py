@@ -19,10 +19,12 @@ imports the other to find a run's config. Checkpoint files themselves are
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -156,7 +158,12 @@ class RunLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):  # e.g. ENOLCK: no locks here
+                    os.close(fd)
+                    print(f"ganforge: warning: {self.path.parent} cannot be locked ({e.strerror}); make sure no "
+                          "other process writes this run", file=sys.stderr)
+                    return self
                 holder = self._holder(fd)
                 os.close(fd)
                 raise RunBusy(f"run folder {self.path.parent} is being written by {holder}; wait for it to end "
@@ -241,6 +248,9 @@ def create(run_dir: Path, overwrite: bool = False, command: str = "train") -> Ne
         raise ConfigError(f"--out {run_dir} is a file, not a folder; choose another --out")
     aside = None
     if run_dir.is_dir() and any(run_dir.iterdir()):
+        if overwrite and run_dir.is_symlink():
+            raise ConfigError(f"--out {run_dir} is a symbolic link; give the folder it points to "
+                              f"({run_dir.resolve()}) to replace that run")
         if not overwrite:
             raise ConfigError(
                 f"run folder {run_dir} already exists and is not empty; use `ganforge resume {run_dir}` "

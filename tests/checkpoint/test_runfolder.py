@@ -297,3 +297,21 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder_behind(tm
         loop.train(load_config("ring8", QUICK), out)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == (
         [] if existing == "none" else [Path("deep"), Path("deep/run")])
+
+
+def test_a_checkpoints_entry_that_is_a_file_is_refused_before_anything_is_written(run, capsys):
+    shutil.rmtree(run / "checkpoints")
+    (run / "checkpoints").write_text("oops")
+    before = _snapshot(run)
+    line = _one_line_exit_2(capsys, ["resume", str(run)])
+    assert "checkpoints is not a folder" in line
+    assert _snapshot(run) == before
+
+
+def test_overwrite_through_a_symbolic_link_is_refused(run, capsys):
+    link = run.parent / "link"
+    link.symlink_to(run)
+    before = _snapshot(run.parent)
+    line = _one_line_exit_2(capsys, ["train", "ring8", "--out", str(link), "--overwrite", *_sets(QUICK)])
+    assert "symbolic link" in line
+    assert _snapshot(run.parent) == before
