@@ -171,7 +171,7 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     folder.mkdir()
     (folder / "keep.jpg").write_bytes(b"precious")
     assert main(["train", "ring8", "--out", str(folder), "--overwrite"]) == 2
-    assert "not a ganforge run folder" in capsys.readouterr().err
+    assert "keep.jpg, which ganforge did not write" in capsys.readouterr().err
     assert (folder / "keep.jpg").read_bytes() == b"precious"
 
 
