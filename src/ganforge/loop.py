@@ -107,11 +107,12 @@ def train(cfg: Config, run_dir: str | Path, *, device: str | None = None, overwr
             runfolder.write_config(cfg, run_dir)
         return _fit(cfg, run_dir, dev, state=None, hooks=hooks or Hooks(),
                     checkpointed=new.keep if new is not None else None)
-    except (TrainingDiverged, KeyboardInterrupt):
-        raise  # the folder stays: its metrics.jsonl holds the diagnosis / `ganforge resume` starts it again
-    except BaseException:
-        if new is not None:
-            new.undo()  # failed before its first checkpoint: the folder is as it was (the replaced run comes back)
+    except BaseException as e:
+        # failed before its first checkpoint: the folder goes back to what it was (a replaced run comes back),
+        # except that a new run stopped by a diagnosis or a second Ctrl-C stays (its metrics.jsonl tells why;
+        # `ganforge resume` starts it again)
+        if new is not None and (new.aside is not None or not isinstance(e, (TrainingDiverged, KeyboardInterrupt))):
+            new.undo()
         raise
     finally:
         if new is not None:
