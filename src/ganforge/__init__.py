@@ -15,6 +15,7 @@ The Python API mirrors the CLI::
     run = ganforge.load_run("runs/style")           # a StyleGAN run (recipe: stylegan) adds, like the CLI:
     run.sample(16, truncation=0.7); run.save_mix("mix.png", layers="coarse"); run.save_noise("noise.png")
     run.project("digit.png", space="w+")            # `ganforge project`; run.path_length("w")
+    G = ganforge.load_generator("ring8.safetensors")  # `ganforge export`: the generator alone, a plain nn.Module
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from typing import Any
 
 from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
+from ganforge.export import load_generator
 from ganforge.recipes import all_keys, list_presets, load_config, resolve
 from ganforge.sample import Run, load_run
 
 __version__ = "0.1.0"
-__all__ = ["train", "resume", "translate", "load_run", "load_config", "resolve", "list_presets", "Run", "Config",
+__all__ = ["train", "resume", "translate", "load_run", "load_generator", "load_config", "resolve", "list_presets",
+           "Run", "Config",
            "GanforgeError",
            "ConfigError", "DataError", "CheckpointError", "__version__"]
 
