@@ -6,13 +6,20 @@
 
 D only ever sees augmented images, real and fake alike, so it cannot memorise a small training
 set, and because every transform is differentiable in x, G learns through the augmentation.
-Each sample draws its own parameters. Written from the paper's description:
+Each sample draws its own parameters, from the global torch RNG unless a generator is given (so
+the RNG state in a checkpoint is the augmentation state). The definitions are those of the authors'
+reference implementation (mit-han-lab/data-efficient-gans, ``DiffAugment_pytorch.py``), written anew
+from them; given the same RNG state the three transforms draw the same numbers in the same order and
+give the same images:
 
 - "color": brightness + U(-0.5, 0.5); saturation x U(0, 2) about the per-pixel channel mean;
-  contrast x U(0.5, 1.5) about the image mean.
-- "translation": integer shift of up to 1/8 of the side in each direction, zeros shifted in.
-- "cutout": zero one square of half the side, placed uniformly at random inside the image
-  (so exactly 1/4 of the pixels when the side is even).
+  contrast x U(0.5, 1.5) about the image mean (over channels and pixels).
+- "translation": an integer shift (ty, tx) per sample, each uniform in [-r, r] with
+  r = round(side / 8) per axis; output pixel (i, j) is input pixel (i + ty, j + tx), zero outside.
+- "cutout": a square of side round(side / 2) (a rectangle if H != W) centred at a uniform pixel
+  per sample (centre row in [0, H] for an even square side, [0, H - 1] for an odd one), clipped at
+  the borders and zeroed in every channel; so it zeroes at most 1/4 of the pixels, 18.6% on average
+  at 32 x 32 (18.6% at 28, 19.0% at 128).
 """
 
 from __future__ import annotations
@@ -39,21 +46,22 @@ def _color(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
 def _translation(x: torch.Tensor, g: torch.Generator | None, ratio: float = 1 / 8) -> torch.Tensor:
     B, C, H, W = x.shape
     sy, sx = int(H * ratio + 0.5), int(W * ratio + 0.5)  # largest shift per axis
-    ty = torch.randint(-sy, sy + 1, (B, 1), generator=g, device=x.device)  # (B, 1)
+    ty = torch.randint(-sy, sy + 1, (B, 1), generator=g, device=x.device)  # (B, 1): rows first, then columns
     tx = torch.randint(-sx, sx + 1, (B, 1), generator=g, device=x.device)
     padded = torch.nn.functional.pad(x, (sx, sx, sy, sy))  # (B, C, H + 2sy, W + 2sx), zero border
-    rows = torch.arange(H, device=x.device) + sy - ty  # (B, H): output row i reads padded row i + sy - ty
-    cols = torch.arange(W, device=x.device) + sx - tx  # (B, W)
+    rows = torch.arange(H, device=x.device) + sy + ty  # (B, H): output row i reads input row i + ty
+    cols = torch.arange(W, device=x.device) + sx + tx  # (B, W)
     b = torch.arange(B, device=x.device)[:, None, None]  # (B, 1, 1)
-    out = padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C); content moves by (ty, tx)
+    out = padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
     return out.permute(0, 3, 1, 2)  # (B, C, H, W)
 
 
 def _cutout(x: torch.Tensor, g: torch.Generator | None, ratio: float = 0.5) -> torch.Tensor:
     B, C, H, W = x.shape
     ch, cw = int(H * ratio + 0.5), int(W * ratio + 0.5)  # square side (a rectangle if H != W)
-    y0 = torch.randint(0, H - ch + 1, (B, 1), generator=g, device=x.device)  # (B, 1): top edge
-    x0 = torch.randint(0, W - cw + 1, (B, 1), generator=g, device=x.device)
+    cy = torch.randint(0, H + 1 - ch % 2, (B, 1), generator=g, device=x.device)  # (B, 1): centre row
+    cx = torch.randint(0, W + 1 - cw % 2, (B, 1), generator=g, device=x.device)
+    y0, x0 = cy - ch // 2, cx - cw // 2  # top-left corner; may lie outside: the square is clipped
     r, c = torch.arange(H, device=x.device), torch.arange(W, device=x.device)
     in_rows = (r >= y0) & (r < y0 + ch)  # (B, H)
     in_cols = (c >= x0) & (c < x0 + cw)  # (B, W)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganforge import checkpoint, dist, runfolder, speed
+from ganforge import checkpoint, dist, pretrained, runfolder, speed
 from ganforge.config import Config, short, short_key, to_dict
 from ganforge.errors import (  # noqa: F401 (re-exported)
     CheckpointError,
@@ -126,6 +126,9 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: s
     Everything is checked (the config, the device, the data, the checkpoint against ``config.yaml``)
     before ``config.yaml`` is rewritten; a second process writing the run is refused (:class:`RunBusy`).
     """
+    if pretrained.is_shipped(run_dir):
+        raise ConfigError(f"{run_dir} is a pretrained model shipped with ganforge (read-only); to train on, start a "
+                          f"run from its preset: `ganforge train PRESET --out DIR`")
     run_dir = Path(run_dir).expanduser()
     cfg = runfolder.read_config(run_dir)
     for item in overrides or []:
@@ -228,17 +231,45 @@ def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
 
 
 class _Logger:
-    """metrics.jsonl plus TensorBoard events when ``tensorboard`` is installed."""
+    """metrics.jsonl plus TensorBoard events in ``run_dir/tb`` when ``tensorboard`` is installed: every
+    logged value as a scalar, the sample pictures as images (tag ``samples``) and, at the end of a session,
+    the flat config with the last value of each series as hparams (the ``tb/hparams`` run, rewritten).
 
-    def __init__(self, run_dir: Path, history: list[dict[str, float]]) -> None:
+    TensorBoard reads a run's event files in name order and drops, from the files before it, the events at
+    steps >= a file's ``purge_step``. A session that continues a run (a resume, or a rollback to a checkpoint
+    mid-run) starts a new file purging from the step after its checkpoint, so each step appears once and the
+    scalar series equal metrics.jsonl's."""
+
+    def __init__(self, run_dir: Path, history: list[dict[str, float]], step: int = 0) -> None:
         self.path = run_dir / "metrics.jsonl"
+        self.tb_dir = run_dir / "tb"
         # rewrite from the checkpoint's history (atomically): lines logged after it (before a crash) are dropped
         checkpoint.atomic_write_text(self.path, "".join(json.dumps(rec) + "\n" for rec in history))
-        self.tb = None
+        self.tb: Any = None
+        self._writer: Any = None
         with contextlib.suppress(ImportError):
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tb"))
+            self._writer = SummaryWriter
+        self._open(step)
+
+    def _open(self, step: int) -> None:
+        """A new event file; when earlier files exist, it purges their events after ``step`` (the checkpoint's)."""
+        if self._writer is None:
+            return
+        old = sorted(self.tb_dir.glob("events.out.tfevents.*")) if self.tb_dir.is_dir() else []
+        stamps = [int(p.name.split(".")[3]) for p in old if p.name.split(".")[3].isdigit()]
+        if stamps:  # file names start with the second they were made: the new one must sort after the old
+            wait = max(stamps) + 1 - time.time()
+            if 0 < wait <= 2:
+                time.sleep(wait)
+        self.tb = self._writer(str(self.tb_dir), purge_step=step + 1 if old else None)
+
+    def restart(self, step: int) -> None:
+        """After a rollback to the checkpoint at ``step``: what was logged after it leaves the event files too."""
+        if self.tb is not None:
+            self.tb.close()
+            self._open(step)
 
     def write(self, record: dict[str, float]) -> None:
         with self.path.open("a") as f:
@@ -247,6 +278,30 @@ class _Logger:
             for k, v in record.items():
                 if k != "step":
                     self.tb.add_scalar(k, v, record["step"])
+
+    def image(self, path: Path, step: int) -> None:
+        """The sample picture just saved at ``path`` (a PNG), as the ``samples`` image at ``step``."""
+        if self.tb is None or not path.is_file():
+            return
+        from PIL import Image
+
+        with Image.open(path) as im:
+            self.tb.add_image("samples", np.asarray(im.convert("RGB")), step, dataformats="HWC")
+
+    def hparams(self, cfg: Config, history: list[dict[str, float]], step: int) -> None:
+        """The run's flat config beside the last logged value of each series (``hparam/<tag>``), in
+        ``tb/hparams`` (the previous session's, if any, replaced)."""
+        if self.tb is None:
+            return
+        last: dict[str, float] = {}
+        for rec in history:
+            last.update({f"hparam/{k}": float(v) for k, v in rec.items() if k != "step"
+                         and isinstance(v, (int, float)) and not isinstance(v, bool)})
+        flat = {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+                for k, v in _flat(to_dict(cfg)).items()}
+        for old in (self.tb_dir / "hparams").glob("events.out.tfevents.*"):
+            old.unlink()
+        self.tb.add_hparams(flat, last, run_name="hparams", global_step=step)
 
     def close(self) -> None:
         if self.tb is not None:
@@ -311,7 +366,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     speed.prepare(recipe, cfg, device)  # channels_last, torch.compile, bf16 autocast, per cfg.train
     dist.wrap_recipe(recipe, device)  # under DDP: around the (compiled) trained networks
     started = time.perf_counter() - elapsed  # wall seconds spent training, carried across resumes
-    logger = _Logger(run_dir, history) if main else None
+    logger = _Logger(run_dir, history, step) if main else None  # step: a resumed run's events after it are purged
     guard = DivergenceGuard(cfg, run_dir, state, write=main)  # NaN/inf and a discriminator that wins completely
     observer = hooks.observer(cfg, dist.plain(recipe.models), recipe.extra_state, device) \
         if (main and hooks.observer is not None) else None
@@ -349,6 +404,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                     step, history = restore_state(recipe, rollback.state, accum, counts, device)
                     scale_learning_rates(recipe, rollback.lr_ratio)
                     guard.rolled_back(diagnosis, rollback, step, history)
+                    if logger is not None:
+                        logger.restart(step)  # the rolled-back steps leave the TensorBoard events too
                     bar.n = step
                     continue
             if not main:  # pictures, metrics, logs and checkpoints: rank 0's job
@@ -366,7 +423,9 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
                                  if k.startswith(("Loss/", "Metric/modes", "Metric/hq", "Metric/fid"))}, refresh=False)
             if observer is not None and tc.sample_every and not signalled and \
                     (step % tc.sample_every == 0 or last):
-                observer.save_picture(run_dir / "samples" / f"step_{step:08d}.png", title=f"step {step}")
+                picture = run_dir / "samples" / f"step_{step:08d}.png"
+                observer.save_picture(picture, title=f"step {step}")
+                logger.image(picture, step)
             if step % tc.ckpt_every == 0 or last:
                 save_state(cfg, recipe, run_dir, step, history, accum, counts, time.perf_counter() - started,
                            health=guard.state())
@@ -375,6 +434,8 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             if last:
                 break
         dist.barrier()  # under DDP: rank 0 has written the last checkpoint; the ranks end together
+        if logger is not None and not signalled:
+            logger.hparams(cfg, history, step)
     finally:
         signals.restore()
         bar.close()

@@ -41,10 +41,10 @@ def test_translation_pads_with_zeros():
     assert (y == 0).any() and ((y == 0) | (y == 1)).all()
 
 
-def test_cutout_zeros_a_quarter():
+def test_cutout_zeros_at_most_a_quarter():
     y = diff_augment(torch.ones(16, 3, 32, 32), "cutout", torch.Generator().manual_seed(0))
     zeroed = (y == 0).float().mean((1, 2, 3))
-    assert torch.allclose(zeroed, torch.full((16,), 0.25))
+    assert (zeroed > 0).all() and (zeroed <= 0.25).all()  # a half-side square, clipped at the borders
     assert (y[:, 0] == y[:, 1]).all()  # the same square in every channel
 
 

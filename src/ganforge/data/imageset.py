@@ -9,24 +9,41 @@ user data. This module imports no other data module, so every one of them can im
 
     x = convert(x, 32, 3)                        # (N, C, H, W) uint8 -> (N, 3, 32, 32) uint8
     idx = fraction_split(len(x), 0.1)["test"]   # sorted indices of the held-out tenth
+
+An :class:`ImageSet` is a ``torch.utils.data.Dataset``: ``images[i]`` is ``(image, label)``, the image a
+float32 (C, H, W) tensor in [-1, 1] (as the networks take it) and the label an ``int``, ``-1`` when the
+set is unlabelled (so the default collate works either way)::
+
+    loader = DataLoader(load_images("mnist"), batch_size=64, shuffle=True)
+    x, y = next(iter(loader))                    # (64, 1, 28, 28) float32 in [-1, 1], (64,) int64
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
+from torch.utils.data import Dataset
 
 from ganforge.pixels import to_signed
 
 STRIP = 4  # convert: images longer than STRIP:1 are centre-cropped to STRIP:1 before resizing
 
 
+#: the label :meth:`ImageSet.__getitem__` gives for an image of an unlabelled set
+UNLABELLED = -1
+
+
 @dataclass
-class ImageSet:
-    """A whole split in memory. ``x`` is uint8 so that 60k images cost 47 MB, not 188 MB."""
+class ImageSet(Dataset):
+    """A whole split in memory. ``x`` is uint8 so that 60k images cost 47 MB, not 188 MB.
+
+    As a ``Dataset``: ``len(s)`` images; ``s[i]`` = (float32 (C, H, W) in [-1, 1], int label or
+    ``UNLABELLED`` = -1).
+    """
 
     x: torch.Tensor  # (N, C, H, W) uint8, C in {1, 3}
     y: torch.Tensor | None  # (N,) int64 class labels, or None when unlabelled
@@ -41,6 +58,17 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        """Image ``i`` as float32 (C, H, W) in [-1, 1], with its label (``UNLABELLED`` = -1 without labels)."""
+        try:
+            i = operator.index(i)  # int, numpy or 0-d torch integer
+        except TypeError:
+            raise TypeError(f"an ImageSet is indexed by one integer, got {type(i).__name__}; slice .x and .y "
+                            "for several") from None
+        if not -len(self.x) <= i < len(self.x):
+            raise IndexError(f"image index {i} is out of range for {len(self.x)} images")
+        return to_signed(self.x[i]), UNLABELLED if self.y is None else int(self.y[i])
 
     def to_float(self) -> torch.Tensor:
         """(N, C, H, W) float32 in [-1, 1]: x / 127.5 - 1."""

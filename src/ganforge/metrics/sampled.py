@@ -235,7 +235,7 @@ def _translation_evaluate(sampler: Any, n: int | None, seed: int) -> dict[str, A
     """Scores on the held-out split beside their baselines. Paired runs: L1, PSNR, SSIM of G(A) vs B; the
     floor column is copying the input (A vs B). Cyclegan: cycle L1 both ways (beside the L1 of unrelated
     images of the domain), and on the digit task label preservation and FID (see docs/translation.md)."""
-    from ganforge.metrics.translation import paired_scores
+    from ganforge.metrics.translation import SSIM_WINDOW, paired_scores
 
     cfg = sampler.config
     s = sampler.held_out()
@@ -248,6 +248,7 @@ def _translation_evaluate(sampler: Any, n: int | None, seed: int) -> dict[str, A
         model = paired_scores(sampler.translate(a), b)
         floor = paired_scores(a, b) if a.shape == b.shape else {}
         prov["floor"] = "copy: the input itself as the output"
+        prov["ssim"] = SSIM_WINDOW
         return {"model": model, "floor": floor, "provenance": prov}
     fake_b, fake_a = sampler.translate(a), sampler.translate(b, "BtoA")
     rec_a, rec_b = sampler.translate(fake_b, "BtoA"), sampler.translate(fake_a)

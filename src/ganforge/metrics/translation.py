@@ -3,8 +3,11 @@
     s = paired_scores(fake, target)           # {"l1", "psnr", "ssim"}, images (N, C, H, W) in [-1, 1]
     d = decolour(colour_digits)               # (N, 1, H, W) in [-1, 1]: a colour digit as a gray digit
 
-PSNR and SSIM come from ``skimage.metrics`` (data range 2 for images in [-1, 1]; SSIM with its default
-7x7 window, over channels), averaged over images; L1 is the mean absolute pixel error in [-1, 1] units.
+PSNR and SSIM come from ``skimage.metrics`` (data range 2 for images in [-1, 1]), averaged over images;
+SSIM is Wang et al. 2004's (``SSIM_WINDOW``): an 11x11 Gaussian window of sigma 1.5, K1 = 0.01,
+K2 = 0.03, population (not sample) covariances, the SSIM map averaged over the pixels whose window lies
+inside the image (as Wang's reference code; torchmetrics' mean also takes in a reflect-padded border) and
+over the channels. L1 is the mean absolute pixel error in [-1, 1] units.
 An image equal to its target would have an infinite PSNR; its MSE is floored at the noise of 8-bit
 quantisation, (2/255)^2 / 12, which caps one image's PSNR at 58.9 dB (``PSNR_CAP``).
 """
@@ -18,6 +21,9 @@ import torch
 
 QUANT_MSE = (2 / 255) ** 2 / 12  # uniform 8-bit quantisation noise, images in [-1, 1]
 PSNR_CAP = 10 * math.log10(4 / QUANT_MSE)  # 58.9 dB
+#: how SSIM is computed (written into the evaluation's provenance)
+SSIM_WINDOW = ("Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, population covariance, "
+               "mean over the valid (unpadded) pixels")
 
 
 def paired_scores(fake: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -31,8 +37,11 @@ def paired_scores(fake: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     mse = ((f - t) ** 2).reshape(len(f), -1).mean(1)
     psnr = [peak_signal_noise_ratio(t[i], f[i], data_range=2.0) if mse[i] > QUANT_MSE else PSNR_CAP
             for i in range(len(f))]
-    win = min(7, f.shape[-1] - (1 - f.shape[-1] % 2))  # odd, at most the image side
-    ssim = [structural_similarity(t[i], f[i], data_range=2.0, channel_axis=0, win_size=win) for i in range(len(f))]
+    side = min(f.shape[-2:])
+    win = None if side >= 11 else side - (1 - side % 2)  # None: 11 from sigma 1.5; below 11 px a smaller crop
+    ssim = [structural_similarity(t[i], f[i], data_range=2.0, channel_axis=0, gaussian_weights=True, sigma=1.5,
+                                  use_sample_covariance=False, K1=0.01, K2=0.03, win_size=win)
+            for i in range(len(f))]
     return {"l1": float(np.abs(f - t).mean()), "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
 
 
