@@ -74,6 +74,7 @@ def save(state: dict[str, Any], path: Path, keep: int | None = None) -> Path:
             os.fsync(f.fileno())
         if os.environ.get("GANFORGE_SLOW_SAVE"):  # test hook: a window to kill the process inside the write
             time.sleep(float(os.environ["GANFORGE_SLOW_SAVE"]))
+        os.chmod(tmp, 0o644)  # as torch.save would leave it (mkstemp makes 0600)
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

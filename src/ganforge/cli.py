@@ -10,6 +10,7 @@
     ganforge train inpaint --out runs/inpaint                   # pix2pix / cyclegan: image-to-image translation
     ganforge translate runs/inpaint --input photos/ --out translated [--direction AtoB|BtoA]
     ganforge sample runs/inpaint --n 8 --out triptychs.png      # input | output | target rows
+    ganforge export runs/ring8 --out ring8.onnx                 # the generator alone: .pt, .onnx or .safetensors
     ganforge sample runs/style --n 64 --truncation 0.7 --out grid.png     # StyleGAN runs: the truncation trick
     ganforge interpolate runs/style --space w --out walk.png              # walk W (lerp) instead of Z (slerp)
     ganforge mix runs/style --rows 4 --cols 4 --layers coarse --out mix.png   # style-mixing grid
@@ -20,6 +21,8 @@
     ganforge explain [TOPIC|all --out DIR [--fast]]              # the lecture companion
     ganforge train mnist --out runs/ddp --nproc 2               # DistributedDataParallel via torchrun
     ganforge bench mnist --set data.size=64 [--json]            # img/s, FLOPs per image, matmul peak, MFU
+    ganforge completion bash|zsh|tcsh                           # the shell completion script (shtab)
+    ganforge --version                                          # ganforge X.Y.Z
 
 A user mistake (unknown key, missing file, truncated checkpoint) prints one line and exits
 with status 2; it never shows a traceback.
@@ -146,7 +149,12 @@ def _stat(path: Path, what: str) -> os.stat_result | None:
 
 
 def _run_folder(value: Path) -> Path:
-    """The run folder a command reads: checked (with a short quote of the name) before it is loaded."""
+    """The run folder a command reads: checked (with a short quote of the name) before it is loaded;
+    ``pretrained:NAME`` is a model shipped with ganforge."""
+    from ganforge import pretrained
+
+    if pretrained.is_pretrained(value):
+        return pretrained.locate(value)
     path = Path(value).expanduser()
     st = _stat(path, "run folder")
     if st is None:
@@ -324,6 +332,23 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    from ganforge import pretrained
+    from ganforge.viz.report import format_value
+
+    models = pretrained.available()
+    if not models:
+        print("this installation holds no pretrained models (scripts/train_pretrained.py trains them)")
+        return 0
+    width = max(len(name) for name, _, _ in models)
+    for name, desc, sc in models:
+        model, floor = sc.get("model", {}), sc.get("floor", {})
+        shown = [k for k in ("fid", "kid", "modes", "hq", "w1", "acc") if k in model][:3]
+        figures = ", ".join(f"{k} {format_value(model[k])} (floor {format_value(floor.get(k))})" for k in shown)
+        print(f"{name:<{width}}  {desc}" + (f"\n{'':<{width}}  {figures}" if figures else ""))
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     from ganforge.recipes import describe_keys, load_config, resolve
 
@@ -462,6 +487,26 @@ def cmd_translate(args: argparse.Namespace) -> int:
     with _new_folder(out) as target:
         paths = run.translate_folder(args.input, target, direction=args.direction)
     print(f"wrote {len(paths)} image(s) to {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ganforge.export import FORMATS, export_generator
+
+    out = _out_file(args.out)
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise GanforgeError(f"--out must end in .pt (TorchScript), .onnx or .safetensors (weights + constructor "
+                            f"arguments), got {_short(out.name)}")
+    run = _load(args.run)
+    with _new_file(out) as tmp:
+        spec = export_generator(run, tmp, direction=args.direction)
+    def shape(io: dict) -> str:
+        return f"{io['name']} ({', '.join(map(str, io['shape']))}{',' if len(io['shape']) == 1 else ''})"
+
+    o = spec["output"]
+    checked = f"; onnxruntime vs PyTorch: max abs diff {spec['max_abs_diff']:.1e}" if "max_abs_diff" in spec else ""
+    print(f"wrote {out} ({fmt}): {', '.join(map(shape, spec['inputs']))} -> {shape(o)} in {o['values']}{checked}")
     return 0
 
 
@@ -608,10 +653,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         check_memory(n * dim * 8 * 3, f"--n {n:,} images' features", "lower --n (FID is usually taken at 50,000)")
     result = run.evaluate(n=n, seed=args.seed, write=False, **kwargs)
     path = run.run_dir / "eval.json"
-    with _new_file(path) as tmp:
-        tmp.write_text(json.dumps(_strict(result), indent=2) + "\n", encoding="utf-8")
+    if not run.read_only:  # a pretrained model's folder is the package's: printed only
+        with _new_file(path) as tmp:
+            tmp.write_text(json.dumps(_strict(result), indent=2) + "\n", encoding="utf-8")
     print(eval_table(result))
-    print(f"\nwrote {path}")
+    if not run.read_only:
+        print(f"\nwrote {path}")
     if args.json:
         print(json.dumps(result))
     return 0
@@ -703,12 +750,48 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
+def version() -> str:
+    """The installed distribution's version (importlib.metadata); ``ganforge.__version__`` when not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("ganforge")
+    except metadata.PackageNotFoundError:
+        import ganforge
+
+        return str(getattr(ganforge, "__version__", "unknown"))
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: prints ``ganforge X.Y.Z`` and exits 0; the version is looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, default: Any = argparse.SUPPRESS,
+                 help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"ganforge {version()}")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ganforge", description="Train, sample and evaluate GANs.")
+    p.add_argument("--version", action=_VersionAction, help="print `ganforge X.Y.Z` and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("presets", help="list the shipped presets")
     s.set_defaults(fn=cmd_presets)
+    s = sub.add_parser("pretrained", help="list the pretrained models shipped with ganforge (use them as "
+                                          "pretrained:NAME wherever a run folder is accepted)")
+    s.set_defaults(fn=cmd_pretrained)
     s = sub.add_parser("config", help="list the config keys with their meaning: a preset's (resolved), or every "
                                       "recipe's with its default")
     s.add_argument("preset", nargs="?", default=None, metavar="PRESET_OR_YAML",
@@ -763,6 +846,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB",
                    help="AtoB (G) or, for cyclegan, BtoA (F)")
     s.set_defaults(fn=cmd_translate)
+
+    s = sub.add_parser("export", help="write the run's sampling generator to a file: .pt (TorchScript), .onnx or "
+                                      ".safetensors (for ganforge.load_generator)")
+    s.add_argument("run", type=Path, metavar="DIR")
+    s.add_argument("--out", required=True, metavar="FILE", help=".pt, .onnx or .safetensors; the format follows it")
+    s.add_argument("--direction", choices=["AtoB", "BtoA"], default=None,
+                   help="translation runs: AtoB (G, the default) or, for cyclegan, BtoA (F)")
+    s.set_defaults(fn=cmd_export)
 
     s = sub.add_parser("mix", help="StyleGAN runs: the style-mixing grid (rows: sources A, columns: sources B)")
     s.add_argument("run", type=Path, metavar="DIR")
@@ -848,6 +939,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--run", type=Path, default=None, metavar="DIR",
                    help="an image run whose generator the latent topic walks (default: train a small one)")
     s.set_defaults(fn=cmd_explain)
+
+    s = sub.add_parser("completion", help="print the shell completion script (e.g. `ganforge completion bash > "
+                                          "~/.local/share/bash-completion/completions/ganforge`)")
+    s.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    s.set_defaults(fn=cmd_completion)
     return p
 
 

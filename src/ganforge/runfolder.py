@@ -96,7 +96,10 @@ def foreign_entry(run_dir: Path) -> Path | None:
     for entry in sorted(run_dir.iterdir()):
         name = entry.name
         if name in _FOLDERS and entry.is_dir() and not entry.is_symlink():
-            for inner in sorted(entry.iterdir()):
+            inners = sorted(entry.rglob("*")) if name == "tb" else sorted(entry.iterdir())  # tb/: runs in folders
+            for inner in inners:
+                if name == "tb" and inner.is_dir() and not inner.is_symlink():
+                    continue
                 if not (_FOLDERS[name].match(inner.name) and inner.is_file() and not inner.is_symlink()):
                     return inner
                 if name == "checkpoints" and inner.suffix == ".pt" and not _is_checkpoint_file(inner):

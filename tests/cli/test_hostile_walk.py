@@ -252,9 +252,20 @@ WALKS = {
         st.just(["explain", "nash"]),  # no --out
         st.just(["explain", "--out", "newexplain"]),  # --out without a topic
     ),
+    "export": one_of_cases(
+        positional(["export", "ring8", "--out", "new.pt"], 1, MISSING_RUN),
+        swap(["export", "ring8", "--out", "new.pt"], "--out", FILE_OUT | st.sampled_from(["new.txt", "new"])),
+        swap(["export", "cyclegan", "--out", "new.pt"], "--direction", JUNK),
+        positional(["export", "pretrained:ring8", "--out", "new.pt"], 1,
+                   st.sampled_from(["pretrained:nope", "pretrained:", "pretrained:../ring8"])),
+    ),
+    "completion": one_of_cases(
+        positional(["completion", "bash"], 1, JUNK | st.sampled_from(["fish", "powershell", "cmd"]) | non_utf8()),
+    ),
 }
 EXAMPLES = {"sample": 40, "eval": 25, "interpolate": 30, "mix": 30, "noise": 15, "project": 25, "translate": 15,
-            "train": 30, "resume": 20, "bench": 20, "config": 20, "lab": 20, "explain": 20}
+            "train": 30, "resume": 20, "bench": 20, "config": 20, "lab": 20, "explain": 20, "export": 20,
+            "completion": 10}
 
 
 def run_main(argv: list[str]) -> int:
@@ -293,7 +304,7 @@ def test_the_walk_covers_every_subcommand():
     from ganforge.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) - {"presets"} == set(WALKS)  # `presets` takes no options
+    assert set(sub.choices) - {"presets", "pretrained"} == set(WALKS)  # these two take no options
 
 
 def test_absurd_batch_size_is_refused_before_training(world, capsys, monkeypatch):

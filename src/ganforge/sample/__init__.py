@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ganforge import checkpoint, runfolder
+from ganforge import checkpoint, pretrained, runfolder
 from ganforge.config import Config, to_dict
 from ganforge.errors import CheckpointError
 from ganforge.recipes import config_from_dict, recipe_module
@@ -73,7 +73,8 @@ class Run:
     """
 
     def __init__(self, run_dir: str | Path, device: str | torch.device = "cpu") -> None:
-        self.run_dir = Path(run_dir).expanduser()
+        self.read_only = pretrained.is_shipped(run_dir)  # a model shipped in the package: nothing written
+        self.run_dir = pretrained.locate(run_dir)
         cfg = runfolder.read_config(self.run_dir)
         state = checkpoint.load_latest(self.run_dir, map_location=device)  # the one before if the newest is bad
         if state.get("recipe") != cfg.recipe:
@@ -81,6 +82,8 @@ class Run:
                                   f"config recipe {cfg.recipe!r}")
         ckpt_cfg = config_from_dict(state["config"])  # a 0.1 checkpoint's flat config is translated
         models = recipe_module(ckpt_cfg).build_models(ckpt_cfg)
+        if self.read_only:  # a pretrained checkpoint keeps only the networks sampling needs (pretrained.KEEP)
+            models = {k: m for k, m in models.items() if k in state["models"]}
         try:
             for k, m in models.items():
                 m.load_state_dict(state["models"][k])
@@ -127,7 +130,7 @@ class Run:
 
         result = evaluate(self.sampler, n, seed, **kwargs)
         result["provenance"].update({"step": self.step, "run": str(self.run_dir)})
-        if write:
+        if write and not self.read_only:
             checkpoint.atomic_write_text(self.run_dir / "eval.json", json.dumps(_strict(result), indent=2) + "\n")
         return result
 

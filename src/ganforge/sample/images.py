@@ -44,7 +44,8 @@ class ImageModel:
     def __init__(self, cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
                  device: torch.device | str = "cpu") -> None:
         self.config = cfg
-        self.G, self.D = models.get("G_ema", models["G"]), models["D"]
+        self.G = models["G_ema"] if "G_ema" in models else models["G"]
+        self.D = models.get("D")  # (a pretrained model ships without it)
         self.extra = extra_state
         self.device = torch.device(device)
         m = cfg.model  # a DCGAN section; StyleGAN's has no conditioning fields (all off)

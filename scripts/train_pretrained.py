@@ -1,0 +1,80 @@
+"""Train the pretrained models shipped in ``src/ganforge/pretrained/`` (reproducible: fixed seed, one thread).
+
+    python scripts/train_pretrained.py                 # every model in ganforge.pretrained.MODELS
+    python scripts/train_pretrained.py ring8 mnist     # some of them
+
+Each model trains from the preset it is named after (with the overrides in ``MODELS``), is evaluated
+(``eval.json``: model vs the real data's floor), and is stored as a small run folder: ``config.yaml``, one
+checkpoint with only the networks sampling needs (``pretrained.KEEP``: no optimiser state, no D for image
+models) and ``scores.json``. The table printed at the end is what ``docs/pretrained.md`` quotes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the same thread count gives the same weights
+
+import torch  # noqa: E402
+
+from ganforge import checkpoint, pretrained, runfolder  # noqa: E402
+from ganforge.recipes import load_config  # noqa: E402
+from ganforge.runner import train  # noqa: E402
+
+SEED = 0
+
+
+def package(run_dir: Path, name: str) -> Path:
+    """Copy the trained run's config and a sampling-only checkpoint into the package."""
+    state = checkpoint.load_latest(run_dir)
+    cfg = runfolder.read_config(run_dir)
+    keep = pretrained.KEEP[cfg.data_kind]
+    slim = {k: state[k] for k in ("format", "version", "recipe", "config", "step", "extra", "history", "elapsed")}
+    slim["models"] = {k: v for k, v in state["models"].items() if k in keep}
+    out = pretrained.ROOT / name
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "checkpoints").mkdir(parents=True)
+    checkpoint.save(slim, checkpoint.ckpt_path(out, slim["step"]))
+    runfolder.write_config(cfg, out)
+    runfolder.mark(out)
+    shutil.copyfile(run_dir / "eval.json", out / "scores.json")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", default=list(pretrained.MODELS), help="models to train (default: all)")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for name in args.names:
+        preset, overrides, _ = pretrained.MODELS[name]
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            run_dir = train(load_config(preset, [*overrides, f"seed={SEED}", "train.progress=false"]),
+                            Path(tmp) / name)
+            seconds = time.perf_counter() - t0
+            out = package(run_dir, name)
+        result = json.loads((out / "scores.json").read_text())
+        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        rows.append((name, seconds, size, result))
+        print(f"{name}: {seconds:.0f} s, {size / 1e6:.2f} MB -> {out}", file=sys.stderr, flush=True)
+    print(f"{'model':<12} {'train s':>8} {'MB':>6}  scores (model / floor)")
+    for name, seconds, size, result in rows:
+        m, f = result.get("model", {}), result.get("floor", {})
+        keys = [k for k in ("fid", "kid", "precision", "recall", "modes", "hq", "w1") if k in m]
+        figures = ", ".join(f"{k} {m[k]:.3g}/{f[k]:.3g}" if isinstance(f.get(k), float) else f"{k} {m[k]}"
+                            for k in keys)
+        print(f"{name:<12} {seconds:>8.0f} {size / 1e6:>6.2f}  {figures}")
+
+
+if __name__ == "__main__":
+    main()
