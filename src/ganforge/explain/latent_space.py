@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.stats import chi
-from torchvision.utils import make_grid
 
 from ganforge.explain.common import Context, TopicResult, new_figure, trained_digits
 from ganforge.latent import interpolate
+from ganforge.pixels import make_grid
 
 
 def latent_spaces(G: torch.nn.Module, z_dim: int) -> dict[str, Callable[[int, torch.Generator], torch.Tensor]]:

@@ -194,7 +194,7 @@ class AddressGuard:
 
 def _png(img: Any) -> Response:
     """A (C, H, W) float tensor in [0, 1] as a PNG response."""
-    from torchvision.utils import save_image
+    from ganforge.pixels import save_image
 
     buf = io.BytesIO()
     save_image(img, buf, format="png")
@@ -270,7 +270,7 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
     def interpolate(name: str, t: int = Query(0, ge=0, le=INTERP_STEPS - 1), rows: int = Query(6, ge=1, le=16),
                     seed: int = Query(0, ge=0, le=2**31 - 1), cls: int | None = Query(None, ge=0, le=10_000)
                     ) -> Response:
-        from torchvision.utils import make_grid
+        from ganforge.pixels import make_grid
 
         run = gallery.open(name)
         if "interpolate" not in views(run.config):
@@ -280,7 +280,7 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
 
     @app.get("/api/runs/{name}/triptychs.png")
     def triptychs(name: str, n: int = Query(8, ge=1, le=32)) -> Response:
-        from torchvision.utils import make_grid
+        from ganforge.pixels import make_grid
 
         run = gallery.open(name)
         if "triptychs" not in views(run.config):
@@ -291,7 +291,7 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
     @app.get("/api/runs/{name}/mix.png")
     def mix(name: str, layers: str = Query("coarse", pattern="^(coarse|middle|fine)$"),
             seed: int = Query(0, ge=0, le=2**31 - 1)) -> Response:
-        from torchvision.utils import make_grid
+        from ganforge.pixels import make_grid
 
         run = gallery.open(name)
         if "mix" not in views(run.config):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import ot
 from scipy.special import rel_entr
 
 from ganforge.metrics.toy import check_points
@@ -32,6 +31,8 @@ def wasserstein1(x: np.ndarray, y: np.ndarray, max_iter: int = 1_000_000) -> flo
     x, y = check_points(x, "x", None), check_points(y, "y", None)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}")
+    import ot  # POT takes about 2 s to import: only the exact W1 needs it
+
     cost = ot.dist(x, y, metric="euclidean")  # (N, M)
     a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))  # (N,), (M,)
     return float(ot.emd2(a, b, cost, numItermax=max_iter))

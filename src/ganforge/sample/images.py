@@ -150,7 +150,7 @@ class ImageModel:
     def grid(self, n: int = 64, seed: int = 0, labels: Any = None, nrow: int | None = None) -> torch.Tensor:
         """A picture of samples, float (3 or 1, H, W) in [0, 1]. Conditional runs: one row per class
         (InfoGAN runs: one row per code value)."""
-        from torchvision.utils import make_grid
+        from ganforge.pixels import make_grid
 
         if self.rows and labels is None:
             cols = max(1, n // self.rows)
@@ -163,7 +163,7 @@ class ImageModel:
 
     def save_grid(self, path: str | Path, n: int = 64, seed: int = 0, labels: Any = None,
                   nrow: int | None = None) -> Path:
-        from torchvision.utils import save_image
+        from ganforge.pixels import save_image
 
         path = Path(path)
         grid = self.grid(n, seed, labels, nrow)  # refused sizes leave nothing behind
@@ -216,7 +216,8 @@ class ImageModel:
         """A strip (.png: one row per pair) or an animation (.gif / .webp: the rows move together, there and back).
         ``walk``: further arguments of :meth:`interpolate` (a StyleGAN run's ``space``)."""
         from PIL import Image
-        from torchvision.utils import make_grid, save_image
+
+        from ganforge.pixels import make_grid, save_image
 
         path = Path(path)
         suffix = path.suffix.lower()

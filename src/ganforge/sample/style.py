@@ -291,7 +291,7 @@ class StyleModel(ImageModel):
 
     def grid(self, n: int = 64, seed: int = 0, labels: Any = None, nrow: int | None = None,
              truncation: float | None = None) -> torch.Tensor:
-        from torchvision.utils import make_grid
+        from ganforge.pixels import make_grid
 
         self._check_grid(n)
         x = self.generate(n, seed, labels, truncation=truncation)
@@ -299,7 +299,7 @@ class StyleModel(ImageModel):
 
     def save_grid(self, path: str | Path, n: int = 64, seed: int = 0, labels: Any = None,
                   nrow: int | None = None, truncation: float | None = None) -> Path:
-        from torchvision.utils import save_image
+        from ganforge.pixels import save_image
 
         path = Path(path)
         grid = self.grid(n, seed, labels, nrow, truncation)  # refused sizes leave nothing behind
@@ -367,7 +367,7 @@ class StyleModel(ImageModel):
 
     def save_mix(self, path: str | Path, rows: int = 4, cols: int = 4, layers: str | tuple[int, int] = "coarse",
                  seed: int = 0, ws_a: torch.Tensor | None = None) -> Path:
-        from torchvision.utils import make_grid, save_image
+        from ganforge.pixels import make_grid, save_image
 
         tiles = ((rows if ws_a is None else len(ws_a)) + 1) * (cols + 1)
         check_picture(tiles, self.G.size, self.G.size, "a mixing grid", "lower rows or cols")
@@ -390,7 +390,7 @@ class StyleModel(ImageModel):
 
     def save_noise(self, path: str | Path, seed: int = 0, n: int = 8) -> Path:
         """A row of ``n`` noise draws of one sample, then the per-pixel std map (white = most variation)."""
-        from torchvision.utils import make_grid, save_image
+        from ganforge.pixels import make_grid, save_image
 
         check_picture(n + 1, self.G.size, self.G.size, "a noise picture", "lower n")
         x, std = self.noise_variation(seed, n)
@@ -444,7 +444,8 @@ def save_projection(model: StyleModel, image: str | Path, out: str | Path, space
     import json
 
     from matplotlib.figure import Figure
-    from torchvision.utils import make_grid, save_image
+
+    from ganforge.pixels import make_grid, save_image
 
     G = model.G
     target = read_image(image, G.size, G.channels)

@@ -112,7 +112,7 @@ class TranslationModel:
 
     def translate_folder(self, inputs: str | Path, out: str | Path, direction: str = "AtoB") -> list[Path]:
         """Translate an image file or every image in a folder; writes ``out/<name>.png`` for each."""
-        from torchvision.utils import save_image
+        from ganforge.pixels import save_image
 
         x, names = self.load_inputs(inputs)
         y = self.translate(x, direction)
@@ -144,7 +144,7 @@ class TranslationModel:
         return torch.stack([a, fake, third], 1)
 
     def save_triptychs(self, path: str | Path, n: int = 8, split: str = "test") -> Path:
-        from torchvision.utils import make_grid, save_image
+        from ganforge.pixels import make_grid, save_image
 
         check_picture(3 * min(n, len(self.held_out(split).A)), self.size, self.size, "a picture of triptychs",
                       "lower n or save them as arrays (.npz)")
@@ -157,7 +157,7 @@ class TranslationModel:
     def save_picture(self, path: str | Path, title: str = "") -> Path:
         """The training loop's picture: 8 triptychs (two columns of four) from the held-out split; one column of
         as many as it holds when that is fewer."""
-        from torchvision.utils import make_grid, save_image
+        from ganforge.pixels import make_grid, save_image
 
         n = min(8, len(self.held_out("test").A))
         t = (self.triptychs(n) + 1) / 2  # (n, 3, C, S, S)
