@@ -19,6 +19,7 @@ renaming it, so a process can be killed inside the write.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,26 +68,17 @@ def save(state: dict[str, Any], path: Path, keep: int | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(".step_*.tmp"):  # left by a process killed while writing
         stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.environ.get("GANFORGE_SLOW_SAVE"):  # test hook: a window to kill the process inside the write
-            time.sleep(float(os.environ["GANFORGE_SLOW_SAVE"]))
-        os.chmod(tmp, 0o644)  # as torch.save would leave it (mkstemp makes 0600)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+            if os.environ.get("GANFORGE_SLOW_SAVE"):  # test hook: a window to kill the process inside the write
+                time.sleep(float(os.environ["GANFORGE_SLOW_SAVE"]))
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         if e.errno == errno.ENOSPC:
             raise CheckpointError(
                 f"no space left on the device to write {path}; the previous checkpoint is intact. "
                 "Free some disk space and run `ganforge resume`."
             ) from None
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     if keep is not None:
@@ -94,21 +87,34 @@ def save(state: dict[str, Any], path: Path, keep: int | None = None) -> Path:
     return path
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file (``config.yaml``, ``eval.json``, ``metrics.jsonl``, ``report.html``) atomically: a
-    temporary file beside it, then a rename, so a reader never sees half of it and a crash leaves the old one."""
+@contextlib.contextmanager
+def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
+    """A temporary file beside ``path`` for the caller to write; when the block ends without error it is
+    flushed to disk, given mode 0644 and renamed over ``path``, else removed. A reader sees the old file
+    or the new one, never half of it. ``keep_suffix``: the temporary name ends in ``path``'s suffix too,
+    for writers that choose their format by it (PIL, ``np.savez``)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + (path.suffix if keep_suffix else ""),
+                               dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from the run's other readers
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from other readers of the run
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file (``config.yaml``, ``eval.json``, ``metrics.jsonl``, ``report.html``) atomically
+    (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _fsync_dir(folder: Path) -> None:

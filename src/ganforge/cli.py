@@ -260,23 +260,32 @@ def _ours(e: OSError, *roots: Path) -> bool:
     return any(name == str(r) or name.startswith(str(r) + os.sep) for r in roots)
 
 
+def _cannot_write(e: BaseException, out: Path, *roots: Path, verb: str = "write") -> None:
+    """An OSError about ``out`` (or ``roots``) becomes one line naming it; anything else passes on."""
+    if isinstance(e, OSError) and not isinstance(e, BrokenPipeError) and _ours(e, out, *roots):
+        raise GanforgeError(f"cannot {verb} {_q(out)}: {e.strerror or e}") from None
+
+
+def _parents_of(out: Path) -> list[Path]:
+    try:
+        return _make_parents(out.parent)
+    except OSError as e:
+        raise GanforgeError(f"cannot write {_q(out)}: {e.strerror or e}") from None
+
+
 @contextlib.contextmanager
 def _new_file(out: Path) -> Iterator[Path]:
     """Write ``out`` through a temporary file beside it, renamed over ``out`` only when complete: a failure
     (a full disk, a refused size) leaves the old file, or none, and removes the folders it made."""
+    from ganforge.checkpoint import atomic_path
+
+    made, tmp = _parents_of(out), None
     try:
-        made = _make_parents(out.parent)
-    except OSError as e:
-        raise GanforgeError(f"cannot write {_q(out)}: {e.strerror or e}") from None
-    tmp = out.parent / f".ganforge-{os.getpid()}-{secrets.token_hex(4)}.tmp{out.suffix}"
-    try:
-        yield tmp
-        os.replace(tmp, out)
+        with atomic_path(out, keep_suffix=True) as tmp:
+            yield tmp
     except BaseException as e:
-        tmp.unlink(missing_ok=True)
         _remove_dirs(made)
-        if isinstance(e, OSError) and not isinstance(e, BrokenPipeError) and _ours(e, tmp, out):
-            raise GanforgeError(f"cannot write {_q(out)}: {e.strerror or e}") from None
+        _cannot_write(e, out, *([tmp] if tmp is not None else []))
         raise
 
 
@@ -287,15 +296,11 @@ def _new_folder(out: Path) -> Iterator[Path]:
     if out.is_dir():
         try:
             yield out
-        except OSError as e:
-            if not isinstance(e, BrokenPipeError) and _ours(e, out):
-                raise GanforgeError(f"cannot write in {_q(out)}: {e.strerror or e}") from None
+        except BaseException as e:
+            _cannot_write(e, out, verb="write in")
             raise
         return
-    try:
-        made = _make_parents(out.parent)
-    except OSError as e:
-        raise GanforgeError(f"cannot write {_q(out)}: {e.strerror or e}") from None
+    made = _parents_of(out)
     tmp = out.parent / f".ganforge-{os.getpid()}-{secrets.token_hex(4)}.tmp"
     try:
         tmp.mkdir()
@@ -304,8 +309,7 @@ def _new_folder(out: Path) -> Iterator[Path]:
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         _remove_dirs(made)
-        if isinstance(e, OSError) and not isinstance(e, BrokenPipeError) and _ours(e, tmp, out):
-            raise GanforgeError(f"cannot write {_q(out)}: {e.strerror or e}") from None
+        _cannot_write(e, out, tmp)
         raise
 
 

@@ -34,16 +34,14 @@ import importlib
 import io
 import json
 import math
-import os
-import secrets
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ganforge.checkpoint import atomic_path
 from ganforge.errors import GanforgeError
 
 __all__ = ["FORMATS", "export_generator", "load_generator", "generator_module", "read_spec", "PointGenerator",
@@ -315,21 +313,6 @@ def _generator_module(run: Any, direction: str | None) -> tuple[nn.Module, dict[
 # --------------------------------------------------------------------------- writing
 
 
-@contextlib.contextmanager
-def _atomic(out: Path) -> Iterator[Path]:
-    """A temporary file beside ``out``, renamed over it only when complete (a failure leaves the old file)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{out.suffix}"
-    try:
-        tmp.touch(exist_ok=False)  # the mode a plain new file gets (the umask); safetensors writes 0600
-        mode = tmp.stat().st_mode & 0o777
-        yield tmp
-        os.chmod(tmp, mode)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _need(*modules: str) -> None:
     for name in modules:
         try:
@@ -361,7 +344,8 @@ def export_generator(run: Any, out: str | Path, direction: str | None = None, ch
         _need("safetensors")
     wrapper, spec = generator_module(run, direction)
     spec_json = json.dumps(spec, sort_keys=True)
-    with _atomic(out) as tmp:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out, keep_suffix=True) as tmp:
         if suffix == ".safetensors":
             from safetensors.torch import save_file
 

@@ -45,7 +45,7 @@ MARKER = ".ganforge-run"  # {"format": "ganforge-run", "version": 1}: written wh
 LOCK = ".ganforge-lock"  # held (flock) by the process writing the run; holds its PID and command
 _FILES = {"config.yaml", "metrics.jsonl", "eval.json", "report.html", "points.npy", MARKER, LOCK,
           "curves.png", "interpolation.png", "mix.png", "triptychs.png"}
-_TEMP = re.compile(r"^\.(.+)\.[^.]+\.tmp$")  # atomic_write_text's and checkpoint.save's temporary files
+_TEMP = re.compile(r"^\.(.+)\.[^.]+\.tmp(\.[^.]+)?$")  # atomic_write_text's and checkpoint.save's temporary files
 _FOLDERS = {  # sub-folder -> the names ganforge writes in it
     "checkpoints": re.compile(r"^(step_\d{8}\.pt|\.step_\d{8}\.pt\..+\.tmp)$"),
     "samples": re.compile(r"^step_\d{8}\.png$"),

@@ -20,9 +20,7 @@ unbiased), so compare runs at the same ``n``.
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from ganforge.checkpoint import atomic_path
 from ganforge.metrics.features import extract, to_float_images
 
 __all__ = ["frechet_distance", "fid_from_stats", "feature_stats", "kid", "precision_recall", "image_scores",
@@ -190,11 +189,11 @@ def real_features(extractor: Any, real: Any, n_real: int | None, batch: int, ref
     feats = extract(extractor, real, n, batch=batch)  # (n, D)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as fh:  # network outputs are float32: storing float32 loses nothing
-            np.savez(fh, feats=feats.astype(np.float32), features=np.array(name), n_real=np.array(n),
+        # atomic: a concurrent reader sees the old file or the new one; the network outputs are float32, so
+        # storing float32 loses nothing
+        with atomic_path(path, keep_suffix=True) as tmp:
+            np.savez(tmp, feats=feats.astype(np.float32), features=np.array(name), n_real=np.array(n),
                      ref_key=np.array(str(ref_key)))
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
     return feats, False
 
 
