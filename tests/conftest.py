@@ -44,3 +44,21 @@ def tiny_run(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train(load_config("ring8", TINY), out)
+
+
+def nan_in_g_ema_at(monkeypatch, step: int) -> list[int]:
+    """Write a NaN into G_ema's first weight once, after training iteration ``step`` (a divergence to roll
+    back from); the returned list gets ``step`` when it happened."""
+    from ganforge import loop
+
+    real_iteration, injected = loop.train_iteration, []
+
+    def spiking(recipe, at, *a, **k):
+        real_iteration(recipe, at, *a, **k)
+        if at == step and not injected:
+            injected.append(at)
+            with torch.no_grad():
+                next(recipe.models["G_ema"].parameters()).view(-1)[0] = float("nan")
+
+    monkeypatch.setattr(loop, "train_iteration", spiking)
+    return injected

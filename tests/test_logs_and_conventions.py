@@ -6,9 +6,9 @@ after it from the files before)."""
 import json
 
 import pytest
-import torch
+from conftest import nan_in_g_ema_at
 
-from ganforge import checkpoint, loop
+from ganforge import checkpoint
 from ganforge.recipes import load_config
 from ganforge.runner import resume, train
 
@@ -95,17 +95,7 @@ def test_hparams_hold_the_flat_config_and_the_final_values(tmp_path):
 
 def test_rollback_mid_run_leaves_no_step_twice(tmp_path, monkeypatch):
     """A NaN in G_ema at step 25: the loop rolls back to the checkpoint at 20 and trains 21..60 again."""
-    real_iteration = loop.train_iteration
-    injected = []
-
-    def spiking(recipe, step, *a, **k):
-        real_iteration(recipe, step, *a, **k)
-        if step == 25 and not injected:
-            injected.append(step)
-            with torch.no_grad():
-                next(recipe.models["G_ema"].parameters()).view(-1)[0] = float("nan")
-
-    monkeypatch.setattr(loop, "train_iteration", spiking)
+    injected = nan_in_g_ema_at(monkeypatch, 25)
     cfg = load_config("ring8", [*RUN[:5], "train.steps=60", "train.log_every=5", "train.eval_every=0",
                                 "train.sample_every=0", "train.ckpt_every=20", "train.progress=false",
                                 "train.ema=0.9", "train.on_diverge=rollback"])

@@ -4,8 +4,9 @@ import json
 
 import pytest
 import torch
+from conftest import nan_in_g_ema_at
 
-from ganforge import checkpoint, health, loop
+from ganforge import checkpoint, health
 from ganforge.cli import main
 from ganforge.errors import TrainingDiverged
 from ganforge.recipes import load_config
@@ -75,17 +76,7 @@ def test_rollback_is_capped(tmp_path):
 
 def test_nan_parameter_rolls_back_with_lower_learning_rates(tmp_path, monkeypatch):
     """A NaN appears once in G_ema at step 25: the run goes back to step 20, halves the rates and finishes."""
-    real_iteration = loop.train_iteration
-    injected = []
-
-    def spiking(recipe, step, *a, **k):
-        real_iteration(recipe, step, *a, **k)
-        if step == 25 and not injected:
-            injected.append(step)
-            with torch.no_grad():
-                next(recipe.models["G_ema"].parameters()).view(-1)[0] = float("nan")
-
-    monkeypatch.setattr(loop, "train_iteration", spiking)
+    nan_in_g_ema_at(monkeypatch, 25)
     cfg = load_config("ring8", FAST + ["train.steps=60", "train.ema=0.9", "train.on_diverge=rollback"])
     run = train(cfg, tmp_path / "r")
     (event,) = _events(run)
