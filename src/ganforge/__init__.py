@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ganforge._version import __version__
 from ganforge.config import Config
 from ganforge.errors import CheckpointError, ConfigError, DataError, GanforgeError
 from ganforge.export import load_generator
 from ganforge.recipes import all_keys, list_presets, load_config, resolve
 from ganforge.sample import Run, load_run
 
-__version__ = "0.1.0"
 __all__ = ["train", "resume", "translate", "load_run", "load_generator", "load_config", "resolve", "list_presets",
            "Run", "Config",
            "GanforgeError",

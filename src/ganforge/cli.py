@@ -762,15 +762,10 @@ def cmd_completion(args: argparse.Namespace) -> int:
 
 
 def version() -> str:
-    """The installed distribution's version (importlib.metadata); ``ganforge.__version__`` when not installed."""
-    from importlib import metadata
+    """The installed distribution's version (``ganforge._version``)."""
+    from ganforge._version import __version__
 
-    try:
-        return metadata.version("ganforge")
-    except metadata.PackageNotFoundError:
-        import ganforge
-
-        return str(getattr(ganforge, "__version__", "unknown"))
+    return __version__
 
 
 class _VersionAction(argparse.Action):

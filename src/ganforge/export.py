@@ -281,7 +281,7 @@ def generator_module(run: Any, direction: str | None = None) -> tuple[nn.Module,
 
 
 def _generator_module(run: Any, direction: str | None) -> tuple[nn.Module, dict[str, Any]]:
-    from ganforge import __version__
+    from ganforge._version import __version__
 
     run = _run_of(run)
     sampler, cfg = run.sampler, run.config
