@@ -338,7 +338,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
     from ganforge import pretrained
-    from ganforge.viz.report import format_value
+    from ganforge.viz.report import format_scores
 
     models = pretrained.available()
     if not models:
@@ -346,9 +346,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
         return 0
     width = max(len(name) for name, _, _ in models)
     for name, desc, sc in models:
-        model, floor = sc.get("model", {}), sc.get("floor", {})
-        shown = [k for k in ("fid", "kid", "modes", "hq", "w1", "acc") if k in model][:3]
-        figures = ", ".join(f"{k} {format_value(model[k])} (floor {format_value(floor.get(k))})" for k in shown)
+        figures = format_scores(pretrained.headline(sc))
         print(f"{name:<{width}}  {desc}" + (f"\n{'':<{width}}  {figures}" if figures else ""))
     return 0
 

@@ -23,6 +23,13 @@ PORT = 8765  # the app answers only to the address it is served on: the client n
 BASE, WS = f"http://127.0.0.1:{PORT}", f"ws://127.0.0.1:{PORT}/ws"
 
 
+def own_runs(client) -> list[dict]:
+    """The gallery's listing without the shipped pretrained models (listed after the user's runs)."""
+    runs = client.get("/api/runs").json()["runs"]
+    assert all(not r["pretrained"] for r in runs[:sum(not r["pretrained"] for r in runs)])
+    return [r for r in runs if not r["pretrained"]]
+
+
 def receive(ws):
     """The next message: ("frame", (header, arrays)) or ("json", dict)."""
     msg = ws.receive()
@@ -168,7 +175,7 @@ def test_gallery_refuses_paths_outside_its_root(client, tmp_path):
     root = tmp_path / "runs"
     root.mkdir()
     (root / "escape").symlink_to(secret)
-    assert client.get("/api/runs").json()["runs"] == []
+    assert own_runs(client) == []
     for name in ["..%2Fsecret", "%2E%2E", ".hidden", "escape", "a%5Cb", "%2Fetc%2Fpasswd"]:
         for view in ("scatter", "grid.png", "interpolate.png"):
             r = client.get(f"/api/runs/{name}/{view}")
@@ -204,7 +211,7 @@ def test_saved_run_loads_resumes_samples_and_evaluates(client, tmp_path):
     run = ganforge.load_run(run_dir)
     assert run.step == 1 and run.config.model.g_width == 32 and run.config.data.name == "points"
     assert run.sample(10).shape == (10, 2) and len(run.history) == 1
-    listed = client.get("/api/runs").json()["runs"]
+    listed = own_runs(client)
     assert [(r["name"], r["kind"], r["views"], r["step"]) for r in listed] == [("drawn", "2d", ["scatter"], 1)]
     scatter = client.get("/api/runs/drawn/scatter?n=50").json()
     assert len(scatter["fake"]) == 50 and len(scatter["heat"]) == scatter["res"]
@@ -231,7 +238,7 @@ def test_gallery_image_run_grid_interpolation_and_classes(client, tmp_path):
     write_config(cfg, run_dir)
     save_state(cfg, recipe, run_dir, 0, [], {}, {}, 0.0)
 
-    (run,) = client.get("/api/runs").json()["runs"]
+    (run,) = own_runs(client)
     assert run["kind"] == "image" and run["views"] == ["grid", "interpolate", "classes"] and run["num_classes"] == 10
     for url in ["grid.png?n=16", "grid.png?n=8&cls=3", "interpolate.png?t=5&rows=2", "interpolate.png?t=0&cls=9"]:
         r = client.get(f"/api/runs/digits/{url}")
@@ -272,7 +279,7 @@ def test_gallery_stylegan_mixing_and_translation_triptychs(client, tmp_path, pre
     write_config(cfg, run_dir)
     save_state(cfg, recipe, run_dir, 0, [], {}, {}, 0.0)
 
-    (run,) = client.get("/api/runs").json()["runs"]
+    (run,) = own_runs(client)
     assert run["views"] == view
     for url in urls:
         r = client.get(f"/api/runs/r/{url}")
@@ -280,3 +287,21 @@ def test_gallery_stylegan_mixing_and_translation_triptychs(client, tmp_path, pre
     other = "triptychs.png" if "mix" in view else "mix.png"
     assert client.get(f"/api/runs/r/{other}").status_code == 400
     assert client.get("/api/runs/r/mix.png?layers=../x").status_code == 422
+
+
+def test_gallery_lists_the_pretrained_models_on_a_first_start_and_opens_them(client, tmp_path):
+    from ganforge import pretrained
+
+    assert not (tmp_path / "runs").exists()  # a first start: --runs does not exist yet
+    runs = client.get("/api/runs").json()["runs"]
+    shipped = [name for name, _, _ in pretrained.available()]
+    assert [r["name"] for r in runs] == shipped and len(shipped) >= 3
+    listed = {r["name"]: r for r in runs}
+    assert listed["pretrained:ring8"]["kind"] == "2d" and listed["pretrained:ring8"]["unreadable"] is None
+    assert "fid" in listed["pretrained:mnist"]["score"] and "floor" in listed["pretrained:mnist"]["score"]
+    assert listed["pretrained:mnist-cond"]["num_classes"] == 10 and listed["pretrained:mnist"]["description"]
+    assert len(client.get("/api/runs/pretrained:ring8/scatter?n=20").json()["fake"]) == 20
+    r = client.get("/api/runs/pretrained:mnist/grid.png?n=4")
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+    assert client.get("/api/runs/pretrained:nope/grid.png").status_code == 404
+    assert not (tmp_path / "runs").exists()  # listing and opening them wrote nothing

@@ -18,6 +18,10 @@ does not break the listing: :meth:`Gallery.list` gives it as ``{"name": ..., "un
 zip files); a run that passes them but then fails to load is remembered as unreadable until its
 files change. A folder with a config but no checkpoint yet (a run just started) is not listed.
 
+The shipped models (``ganforge pretrained``) are listed after the runs under the root, as
+``pretrained:NAME`` with ``"pretrained": True``, so a first start with an empty ``--runs`` shows
+something; they open like any run (read-only, from the package).
+
 Each run type says which views it supports (:func:`views`): 2-D runs a scatter plot over
 D's surface; image runs a sample grid and a latent interpolation slider, plus a class
 picker when conditional. A new run type (e.g. StyleGAN, with truncation and style mixing)
@@ -34,6 +38,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from ganforge import pretrained
 from ganforge.checkpoint import list_checkpoints
 from ganforge.errors import GanforgeError
 
@@ -90,7 +95,13 @@ class Gallery:
         return name
 
     def path(self, name: str) -> Path:
-        """The run folder ``root/name``; refused unless it resolves to a direct child of the root with a config."""
+        """The run folder ``root/name`` (refused unless it resolves to a direct child of the root with a config),
+        or the shipped model's folder for ``pretrained:NAME``."""
+        if isinstance(name, str) and pretrained.is_pretrained(name):
+            try:
+                return pretrained.locate(name)
+            except GanforgeError as e:
+                raise GalleryError(str(e)) from None
         p = (self.root / self.check_name(name)).resolve()
         if p.parent != self.root:
             raise GalleryError(f"run {name!r} is outside the gallery folder {self.root}", status=403)
@@ -176,7 +187,21 @@ class Gallery:
                 continue  # not a run folder, a name the gallery refuses, a link out of the root (or a loop)
             entry = self._entry(child.name, p)
             if entry is not None:
-                out.append(entry)
+                out.append({**entry, "pretrained": False})
+        return out + self.shipped()
+
+    def shipped(self) -> list[dict[str, Any]]:
+        """The pretrained models this installation holds, as entries named ``pretrained:NAME`` (``"pretrained":
+        True``, with their description and headline score), listed after the user's runs even when
+        ``--runs`` is empty, so that a first start has something to show."""
+        from ganforge.viz.report import format_scores
+
+        out = []
+        for name, description, scores in pretrained.available():
+            entry = self._entry(name, pretrained.locate(name))
+            if entry is not None:
+                out.append({**entry, "pretrained": True, "description": description,
+                            "score": format_scores(pretrained.headline(scores, limit=2))})
         return out
 
     def open(self, name: str) -> Any:

@@ -79,3 +79,14 @@ def scores(name: str) -> dict[str, Any]:
 def available() -> list[tuple[str, str, dict[str, Any]]]:
     """(``pretrained:NAME``, description, scores) of each model this installation holds."""
     return [(PREFIX + n, desc, scores(n)) for n, (_, _, desc) in MODELS.items() if (ROOT / n / "config.yaml").is_file()]
+
+
+#: the scores a listing shows first, in this order (image models, translators, the 2-D toy)
+HEADLINE = ("fid", "kid", "psnr", "ssim", "label_acc_AtoB", "label_acc_BtoA", "cycle_l1_A", "modes", "hq", "w1")
+
+
+def headline(result: dict[str, Any], limit: int = 3) -> list[tuple[str, Any, Any]]:
+    """(key, model's value, floor's value or None) of the first ``limit`` headline scores in an evaluation."""
+    model, floor = result.get("model", {}), result.get("floor", {})
+    return [(k, model[k], floor.get(k)) for k in HEADLINE if k in model][:limit]
+

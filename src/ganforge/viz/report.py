@@ -54,6 +54,12 @@ def format_value(v: object) -> str:
     return str(int(f)) if f.is_integer() and abs(f) < 1e15 else f"{f:.4g}"
 
 
+def format_scores(rows: Sequence[tuple[str, object, object]]) -> str:
+    """(key, model, floor or None) rows as one line: "fid 3.786 (floor 1.053), kid 0.1333 (floor ...)"."""
+    return ", ".join(f"{k} {format_value(m)}" + (f" (floor {format_value(f)})" if f is not None else "")
+                     for k, m, f in rows)
+
+
 def _plain(obj: object) -> object:
     """Config values as plain YAML types (tuples, paths and numpy scalars become lists, str, numbers)."""
     if isinstance(obj, dict):

@@ -316,18 +316,34 @@ async function loadRuns() {
     $("runs-root").textContent = data.root;
     const ul = $("runs");
     ul.innerHTML = "";
-    if (!data.runs.length) ul.innerHTML = "<li>no run folders yet: train one, or Save run on the live tab</li>";
+    if (!data.runs.some((r) => !r.pretrained)) {
+      ul.innerHTML = "<li class='note'>no run folders here yet: train one, or Save run on the live tab. "
+        + "The pretrained models below ship with ganforge.</li>";
+    }
+    let heading = false;
     for (const run of data.runs) {
+      if (run.pretrained && !heading) {  // the shipped models, after the user's runs
+        const h = document.createElement("li");
+        h.className = "heading";
+        h.textContent = "pretrained (shipped with ganforge, read-only)";
+        ul.append(h);
+        heading = true;
+      }
       const li = document.createElement("li");
       li.dataset.name = run.name;
       li.innerHTML = "<b></b><small></small>";
       li.querySelector("b").textContent = run.name;
+      if (run.pretrained) {
+        li.classList.add("pretrained");
+        li.title = run.description || "";
+      }
       if (run.unreadable) {  // a broken run folder: greyed, with the server's reason; nothing to open
         li.classList.add("unreadable");
         li.title = run.unreadable;
         li.querySelector("small").textContent = `unreadable: ${run.unreadable}`;
       } else {
-        li.querySelector("small").textContent = `${run.kind} · ${run.data} · ${run.loss} · step ${run.step}`;
+        li.querySelector("small").textContent = `${run.kind} · ${run.data} · ${run.loss} · step ${run.step}`
+          + (run.score ? ` · ${run.score}` : "");
         li.onclick = () => { location.hash = `run=${encodeURIComponent(run.name)}`; };
       }
       ul.append(li);
@@ -345,7 +361,8 @@ async function openRun(name) {
   for (const id of ["g-scatter", "g-grid", "g-interp-box", "g-mix-box", "g-trip-box", "run-controls", "g-class-box"]) $(id).hidden = true;
   const run = (lab.runs || []).find((r) => r.name === name) || { name, views: ["scatter"], num_classes: 0 };
   current = run;
-  $("run-info").textContent = run.kind ? `${run.kind} run · data ${run.data} · loss ${run.loss} · step ${run.step}` : "";
+  $("run-info").textContent = run.kind ? `${run.kind} run · data ${run.data} · loss ${run.loss} · step ${run.step}`
+    + (run.pretrained ? ` · ${run.description} · ${run.score}` : "") : "";
   if (run.unreadable) {
     current = null;
     $("run-info").textContent = `unreadable: ${run.unreadable}`;
