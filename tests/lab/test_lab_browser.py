@@ -133,3 +133,8 @@ def test_gallery_shows_runs_and_refuses_outside_paths(server, page):
     page.click("#runs li[data-name=tiny]")
     page.wait_for_selector("#g-scatter", state="visible")
     assert page.inner_text("#runs").count("tiny") == 1 and "escape" not in page.inner_text("#runs")
+    assert "pretrained (shipped with ganforge" in page.inner_text("#runs")  # after the user's runs
+    page.click('#runs li[data-name="pretrained:mnist"]')
+    page.wait_for_selector("#g-grid", state="visible")
+    page.wait_for_function("() => document.querySelector('#g-grid').naturalWidth > 0")
+    assert "floor" in page.inner_text("#run-info")
