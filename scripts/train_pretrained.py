@@ -29,6 +29,9 @@ from ganforge.recipes import load_config  # noqa: E402
 from ganforge.runner import train  # noqa: E402
 
 SEED = 0
+#: what makes a rerun give the same weights on any CPU: fp32 (train.amp=auto would pick bf16 where it is faster)
+#: and one thread (the thread count changes the order of fp32 sums)
+PINNED = ["train.progress=false", "train.amp=none", "train.threads=1"]
 
 
 def package(run_dir: Path, name: str) -> Path:
@@ -59,7 +62,7 @@ def main() -> None:
         preset, overrides, _ = pretrained.MODELS[name]
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            run_dir = train(load_config(preset, [*overrides, f"seed={SEED}", "train.progress=false"]),
+            run_dir = train(load_config(preset, [*overrides, f"seed={SEED}", *PINNED]),
                             Path(tmp) / name)
             seconds = time.perf_counter() - t0
             out = package(run_dir, name)

@@ -10,8 +10,9 @@ Measures, on the model's own recipe and the loop's own ``train_iteration``:
 * sample img/s: ``G`` (``G_ema`` when kept) in eval mode without gradients, same batch;
 * FLOPs per training image, counted with ``torch.utils.flop_counter.FlopCounterMode`` over one
   iteration (every forward and backward matmul/convolution);
-* the device's fp32 matmul peak, measured with a timed large matmul (TF32 on CUDA when the loop uses
-  it, bf16 when ``train.amp=bf16``; on the CPU the faster of BLAS and oneDNN, see :func:`matmul_peak`);
+* the device's matmul peak in the dtype the loop runs in, measured with a timed large matmul (TF32 on
+  CUDA when the loop uses it, bf16 / fp16 when ``train.amp`` runs in it, as ``auto`` does where bf16
+  is faster here; on the CPU the faster of BLAS and oneDNN, see :func:`matmul_peak`);
 * MFU (model FLOP utilisation) = FLOPs per image x train img/s / peak.
 """
 
@@ -142,7 +143,7 @@ def _bench(cfg: Config, device: torch.device, iters: int, warmup: int, peak_seco
         sample_ips = iters * B / (time.perf_counter() - t0)
     G.train(was)
 
-    dtype = torch.bfloat16 if (cfg.train.amp == "bf16" and device.type == "cuda") else torch.float32
+    dtype = speed.AMP_DTYPES.get(speed.resolve_amp(cfg, device), torch.float32)  # the peak of what ran
     peak = matmul_peak(device, dtype, seconds=peak_seconds)
     achieved = flops_per_image * train_ips
     return {
@@ -160,7 +161,7 @@ def _bench(cfg: Config, device: torch.device, iters: int, warmup: int, peak_seco
         "peak_memory_mb": _peak_memory_mb(device),
         "warmup_s": warmup_s,
         "options": {"channels_last": cfg.train.channels_last, "compile": cfg.train.compile, "amp": cfg.train.amp,
-                    "reuse_fake": cfg.train.reuse_fake, "keep_memory": cfg.train.keep_memory},
+                    "amp_ran": speed.amp_summary(cfg, device), "reuse_fake": cfg.train.reuse_fake, "keep_memory": cfg.train.keep_memory},
     }
 
 
@@ -168,6 +169,7 @@ def table(result: dict[str, Any]) -> str:
     """The figures as a two-column plain-text table."""
     rows = [
         ("device", str(result["device"])),
+        ("precision", str(result.get("options", {}).get("amp_ran", "fp32"))),
         ("batch (d_steps)", f"{result['batch_size']} ({result['d_steps']})"),
         ("train img/s", f"{result['train_img_per_s']:.1f}"),
         ("sample img/s", f"{result['sample_img_per_s']:.1f}"),

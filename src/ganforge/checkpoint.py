@@ -5,7 +5,10 @@ reads it and no code is ever unpickled::
 
     {"format": "ganforge-checkpoint", "version": 1, "recipe": "gan", "config": {...},
      "step": 1000, "models": {"G": state_dict, "D": ...}, "optimizers": {...},
-     "rng": {...}, "extra": {...}, "history": [...], "accum": {...}}
+     "rng": {...}, "extra": {...}, "data": {...}, "history": [...], "accum": {...}}
+
+(``data``: a streamed batch source's position, ``{"seed", "epoch", "index", "world"}``; ``{}`` for
+in-memory data, whose order the RNG state holds.)
 
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it, then
 renames it over the final name, so a crash leaves either the old file or the new one; it

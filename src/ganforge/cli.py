@@ -314,16 +314,28 @@ def _new_folder(out: Path) -> Iterator[Path]:
 
 
 def eval_table(result: dict) -> str:
-    """A plain-text table: metric | model | real floor (or the column the result names, e.g. baseline)."""
-    from ganforge.viz.report import format_value
+    """A plain-text table: metric | model | real floor (or the column the result names, e.g. baseline), with
+    the 95% intervals beside them when the evaluation has them, then how far the model is from the floor."""
+    from ganforge.metrics.sampled import floor_lines
+    from ganforge.viz.report import format_interval, format_value
 
     model, floor = result["model"], result.get("floor", {})
-    column = (result.get("provenance") or {}).get("floor_column", "real floor")
-    rows = [("metric", "model", column)] + [(k, format_value(v), format_value(floor.get(k))) for k, v in model.items()]
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    prov = result.get("provenance") or {}
+    column = prov.get("floor_column", "real floor")
+    ci = prov.get("ci") if isinstance(prov.get("ci"), dict) else {}
+    ci_model, ci_floor = ci.get("model") or {}, ci.get("floor") or {}
+    if ci_model or ci_floor:
+        head = ("metric", "model", f"{round(100 * float(ci.get('level', 0.95)))}% interval", column, "interval")
+        rows = [head] + [(k, format_value(v), format_interval(ci_model.get(k)), format_value(floor.get(k)),
+                          format_interval(ci_floor.get(k))) for k, v in model.items()]
+    else:
+        rows = [("metric", "model", column)] + [(k, format_value(v), format_value(floor.get(k)))
+                                                for k, v in model.items()]
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(f"{c:<{w[0]}}" if i == 0 else f"{c:>{w[i]}}" for i, c in enumerate(r)).rstrip() for r in rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    notes = floor_lines(result)
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -636,13 +648,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ganforge.sample import _strict
     from ganforge.sample.limits import check_memory
 
-    if args.features is not None and args.features.partition(":")[0] not in ("mnist", "fashion", "inception"):
-        raise GanforgeError(f"unknown --features {_short(args.features, 40)}; choose mnist, fashion, inception, "
-                            "inception:PATH or mnist:PATH")
+    if args.features is not None and args.features.partition(":")[0] not in ("mnist", "mnist2", "fashion",
+                                                                           "inception"):
+        raise GanforgeError(f"unknown --features {_short(args.features, 40)}; choose mnist, mnist2, fashion, "
+                            "inception, inception:PATH or mnist:PATH")
     run = _load(args.run)
-    kwargs = {"features": args.features} if args.features else {}
+    kwargs: dict = {"features": args.features} if args.features else {}
     if args.features and not run.can("features"):
         raise GanforgeError("--features applies to image runs")
+    if args.resamples is not None:
+        if not run.can("images") or run.can("translate"):
+            raise GanforgeError("--resamples applies to image generation runs")
+        kwargs["resamples"] = args.resamples
     n = args.n
     if n is not None and run.can("points"):  # exact W1: an n x n float64 cost matrix, model and floor
         check_memory(n * n * 8 * 2, f"--n {n:,} points (exact W1 builds an n x n cost matrix)",
@@ -651,8 +668,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from ganforge.metrics.sampled import features_for
 
         spec = args.features or features_for(run.config)
-        dim = 128 if str(spec).split(":")[0] in ("mnist", "fashion") else 2048  # the shipped classifiers, Inception
-        check_memory(n * dim * 8 * 3, f"--n {n:,} images' features", "lower --n (FID is usually taken at 50,000)")
+        dim = 128 if str(spec).split(":")[0] in ("mnist", "mnist2", "fashion") else 2048  # classifiers, Inception
+        nets = 2 if spec == "mnist" else 1  # digits: the second network too (metrics.features.SECOND_RULER)
+        check_memory(n * dim * 8 * 3 * nets, f"--n {n:,} images' features",
+                     "lower --n (FID is usually taken at 50,000)")
     result = run.evaluate(n=n, seed=args.seed, write=False, **kwargs)
     path = run.run_dir / "eval.json"
     if not run.read_only:  # a pretrained model's folder is the package's: printed only
@@ -915,7 +934,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--json", action="store_true", help="also print the result as JSON")
     s.add_argument("--features", default=None,
-                   help="image runs: mnist | fashion | inception | inception:PATH (default: eval.features)")
+                   help="image runs: mnist | mnist2 | fashion | inception | inception:PATH (default: eval.features)")
+    s.add_argument("--resamples", type=_int_in(0, 100_000), default=None,
+                   help="image runs: bootstrap replicates of the 95%% intervals, 0 = none (default: eval.resamples)")
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser("lab", help="the web app: train a 2-D GAN live in the browser, browse trained runs")

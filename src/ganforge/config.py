@@ -114,6 +114,14 @@ class ImageData:
     size: int | None = num(None, min=8, help="image side in pixels (the recipe says which); null = the data's own")
     channels: int | None = num(None, min=1, max=3, help="1 (gray) or 3 (RGB); null = the data's own")
     skip_bad: bool = flag(False, help="skip unreadable image files (and count them) instead of stopping")
+    stream: str = choices("auto", "true", "false", help="image folders: train from a decoded, resized cache on disk "
+                          "read by DataLoader workers, not from memory (auto = when the decoded images would exceed "
+                          "1 GiB; filled in when training starts)")
+    workers: int | None = num(None, min=0, max=64, help="streamed data: DataLoader worker processes (null = auto: "
+                              "a quarter of the CPU cores, at most 4, so 0 below 4 cores; 0 = read in the training "
+                              "process; reset to null when auto keeps the data in memory)", applies=("stream", ("auto", "true")))
+    hflip: bool = flag(False, help="mirror each real training image left-right with probability 1/2 (not for "
+                                   "digits or text)")
 
 
 @dataclass
@@ -170,11 +178,14 @@ class ToyEval:
 class ImageEval:
     """Final evaluation of an image run (`ganforge eval`)."""
 
-    n: int | None = num(None, min=10, help="generated samples (null = the held-out split's size, capped at 10000; "
-                        "500 for translation)")
+    n: int | None = num(None, min=10, help="generated samples (null = the held-out split's size, capped at 10000, "
+                        "and at least 2000 with the shipped classifiers where the data holds an equal-size floor: "
+                        "mnist 2000, fashion 10000, digits8 898; 500 for translation)")
     features: str = text("auto", help="feature space for FID/KID/precision/recall: auto (the shipped classifier "
                                       "for mnist/digits8/fashion, else inception), mnist, fashion, inception, "
                                       "inception:PATH")
+    resamples: int = num(200, min=0, help="image generation: bootstrap replicates for the 95% intervals of FID and "
+                         "KID (0 = no intervals)")
 
 
 EVAL_KINDS: dict[str, type] = {"toy": ToyEval, "images": ImageEval, "pairs": ImageEval}
@@ -227,8 +238,12 @@ class TrainConfig:
                                         "fastest loop, +14-23% for a plain loop here; the process holds its peak "
                                         "memory until training ends)")
     compile: bool = flag(False, help="torch.compile G and D (speed; compiling takes a minute or more up front)")
-    amp: str = choices("none", "bf16", help="bf16 autocast of the forward passes: CUDA only (refused on the CPU, "
-                       "where bf16 is ~100x slower)")
+    threads: int | None = num(None, min=1, max=1024, help="CPU: intra-op threads (null = auto: the cores other "
+                              "processes leave idle when training starts, measured, at most torch's default; a "
+                              "resumed run keeps the count its checkpoint ran with, for bitwise exact resume)")
+    amp: str = choices("auto", "none", "bf16", "fp16", help="autocast of the forward passes: auto = bf16 where it "
+                       "is measured faster than fp32 here (CUDA with bf16; a CPU whose bf16 matmul and convolution "
+                       "win a short probe), else fp32; none = fp32; fp16: CUDA only, with loss scaling")
     sync_bn: bool = flag(False, help="multi-process runs: SyncBatchNorm (batch statistics over the global batch)")
     on_diverge: str = choices("stop", "rollback", help="when training diverges (NaN/inf, or D winning "
                               "completely): stop with a diagnosis, or roll back to the last good checkpoint with "
@@ -327,7 +342,9 @@ def _coerce(key: str, value: Any, tp: Any, meta: typing.Mapping[str, Any]) -> An
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{key} must be a finite number, got {short(value)}")
     elif tp is str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, bool):  # YAML reads `true` as a boolean: a choice "true" (data.stream) stays that word
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
             value = str(value)  # a path or description that YAML read as a number
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string, got {short(value)}")

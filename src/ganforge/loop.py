@@ -327,10 +327,17 @@ def train_iteration(recipe: Recipe, step: int, accum: dict[str, torch.Tensor], c
             opt.zero_grad(set_to_none=True)
             with recipe.autocast():
                 loss, logs = phase.step(models, batch)
-            loss.backward()
+            scaler = recipe.scaler  # fp16: the loss scaled up for the backward, the gradients unscaled for the step
+            (loss if scaler is None else scaler.scale(loss)).backward()
             if log_grads and r == phase.repeats - 1:
+                if scaler is not None:
+                    scaler.unscale_(opt)
                 logs[f"Grad/{phase.module}"] = _grad_norm(recipe.models[phase.module])
-            opt.step()
+            if scaler is None:
+                opt.step()
+            else:
+                scaler.step(opt)
+                scaler.update()
             if phase.after_step is not None:
                 phase.after_step(recipe.models)
             for ema_name, src in recipe.ema.items():
@@ -377,6 +384,13 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         # as it is process-wide state (as is train.keep_memory's allocator setting)
         torch.set_flush_denormal(True)
     kept = device.type == "cpu" and tc.keep_memory and speed.keep_freed_memory(True)
+    threads_before = torch.get_num_threads()
+    threads = speed.choose_threads(cfg, device, ((state or {}).get("runtime") or {}).get("threads"))
+    if threads is not None and threads != threads_before:  # process-wide too: restored in `finally` below
+        torch.set_num_threads(threads)
+        if main and tc.threads is None and threads < threads_before and state is None:
+            print(f"ganforge: other processes keep {threads_before - threads} of {threads_before} cores busy: "
+                  f"training with {threads} thread(s) (train.threads=N sets it)", file=sys.stderr)
     signals = _StopSignals().install()  # Ctrl-C / SIGTERM: stop at the next step, with a checkpoint there
     signalled = False
     try:
@@ -445,6 +459,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
             torch.set_flush_denormal(False)
         if kept:
             speed.keep_freed_memory(False)
+        torch.set_num_threads(threads_before)
         dist.teardown()
     if signalled:
         name = signal.Signals(signals.signum or signal.SIGTERM).name
@@ -494,7 +509,9 @@ def save_state(cfg: Config, recipe: Recipe, run_dir: Path, step: int, history: l
         "optimizers": {k: o.state_dict() for k, o in recipe.optimizers.items()},
         "schedulers": {k: s.state_dict() for k, s in recipe.schedulers.items()},
         "extra": {k: v.detach().cpu() for k, v in recipe.extra_state.items()},
+        "data": recipe.data_state.state_dict() if recipe.data_state is not None else {},  # streamed data's position
         "rng": checkpoint.rng_state(),
+        "runtime": {"amp": recipe.precision, "threads": torch.get_num_threads()},  # what ran (train.amp=auto)
         "history": history,
         "accum": {k: v.detach().cpu() for k, v in accum.items()},
         "counts": dict(counts),
@@ -531,6 +548,8 @@ def restore_state(recipe: Recipe, state: dict[str, Any], accum: dict[str, torch.
         ) from None
     for k, v in state.get("extra", {}).items():
         recipe.extra_state[k] = v
+    if recipe.data_state is not None and state.get("data"):  # a streamed batch source continues where it was
+        recipe.data_state.load_state_dict(state["data"])
     accum.update({k: v.to(device) for k, v in state.get("accum", {}).items()})
     counts.update(state.get("counts", {}))
     checkpoint.set_rng_state(state["rng"])

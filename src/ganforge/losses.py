@@ -22,7 +22,8 @@ ADVERSARIAL = ("minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan")
 
 
 def d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
-    """The discriminator's (critic's) loss, to be minimised."""
+    """The discriminator's (critic's) loss, to be minimised (in fp32 whatever the logits' dtype)."""
+    logits_real, logits_fake = logits_real.float(), logits_fake.float()
     if kind in ("minimax", "ns"):
         # Goodfellow et al. (2014): max_D E[log D(x)] + E[log(1 - D(G(z)))]
         return F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
@@ -39,7 +40,8 @@ def d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> t
 
 
 def g_loss(kind: str, logits_fake: torch.Tensor) -> torch.Tensor:
-    """The generator's loss, to be minimised."""
+    """The generator's loss, to be minimised (in fp32)."""
+    logits_fake = logits_fake.float()
     if kind == "minimax":
         # Saturating: min_G E[log(1 - D(G(z)))] = E[-softplus(l)]; its gradient vanishes as D(G(z)) -> 0
         return -F.softplus(logits_fake).mean()
@@ -66,10 +68,12 @@ def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module, real
     """
     B = real.shape[0]
     dev = generator.device if generator is not None else real.device
+    real, fake = real.float(), fake.float()
     eps = torch.rand(B, *([1] * (real.dim() - 1)), generator=generator, device=dev).to(real)  # (B, 1, ...)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, ...)
-    out = D(x_hat)
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    with full_precision(real):  # the double backward in fp32 under a reduced-precision autocast
+        out = D(x_hat)
+        (grad,) = torch.autograd.grad(out.float().sum(), x_hat, create_graph=True)
     norms = grad.reshape(B, -1).norm(2, dim=1)  # (B,)
     return (norms - 1).pow(2).mean()
 
@@ -83,10 +87,17 @@ def r1_penalty_and_logits(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
                           real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """R1 as :func:`r1_penalty`, and D's logits on ``real`` (adding ``0 * logits.sum()`` to a loss gives every
     parameter of D a gradient, which DistributedDataParallel needs: the last bias does not reach R1)."""
-    real = real.detach().requires_grad_(True)
-    logits = D(real)
-    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    real = real.detach().float().requires_grad_(True)
+    with full_precision(real):  # the double backward in fp32 under a reduced-precision autocast
+        logits = D(real).float()
+        (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
     return grad.reshape(real.shape[0], -1).pow(2).sum(1).mean(), logits
+
+
+def full_precision(like: torch.Tensor) -> torch.autocast:
+    """A context in which autocast is off on ``like``'s device: penalties whose double backward must not run
+    in bf16 / fp16 (R1, the gradient penalty) compute in fp32 there, as the parameters are."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 # --------------------------------------------------------------------------- image-to-image translation
@@ -100,8 +111,8 @@ def patch_d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor
 
 
 def l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """pix2pix's reconstruction term: E[||y - G(x)||_1], averaged over pixels (Isola et al., eq. 3)."""
-    return (fake - target).abs().mean()
+    """pix2pix's reconstruction term: E[||y - G(x)||_1], averaged over pixels (Isola et al., eq. 3), in fp32."""
+    return (fake.float() - target.float()).abs().mean()
 
 
 def cycle_loss(real_A: torch.Tensor, rec_A: torch.Tensor, real_B: torch.Tensor, rec_B: torch.Tensor) -> torch.Tensor:

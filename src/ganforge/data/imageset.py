@@ -2,8 +2,9 @@
 
 :class:`ImageSet` is what :func:`ganforge.data.images.load_images` returns, whichever source the
 images came from (:mod:`ganforge.data.bundled` or :mod:`ganforge.data.formats`). :func:`convert`
-sets channels and size of uint8 images; :func:`fraction_split` is the fixed train/test split of
-user data. This module imports no other data module, so every one of them can import it::
+sets channels and size of uint8 images; :func:`random_hflip` mirrors a random half of a batch
+(``data.hflip``); :func:`fraction_split` is the fixed train/test split of user data. This module
+imports no other data module, so every one of them can import it::
 
     from ganforge.data.imageset import ImageSet, convert, fraction_split
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,7 +41,8 @@ UNLABELLED = -1
 
 @dataclass
 class ImageSet(Dataset):
-    """A whole split in memory. ``x`` is uint8 so that 60k images cost 47 MB, not 188 MB.
+    """A whole split in memory (streamed: memory-mapped from its cache file, ``cache``). ``x`` is uint8 so that
+    60k images cost 47 MB, not 188 MB.
 
     As a ``Dataset``: ``len(s)`` images; ``s[i]`` = (float32 (C, H, W) in [-1, 1], int label or
     ``UNLABELLED`` = -1).
@@ -51,6 +54,7 @@ class ImageSet(Dataset):
     name: str  # "mnist", "fashion", "digits8", or the user's path
     split: str  # "train" or "test"
     skipped: list[str] = field(default_factory=list)  # unreadable files of this split left out (skip_bad=True)
+    cache: Path | None = None  # streamed (data.stream): the .npy file on disk that x is memory-mapped from
 
     @property
     def num_classes(self) -> int:
@@ -94,6 +98,13 @@ def convert(x: torch.Tensor, size: int | None, channels: int | None) -> torch.Te
     if channels == 3 and x.shape[-3] == 1:
         x = x.expand(*x.shape[:-3], 3, *x.shape[-2:])  # gray -> RGB, after resizing: a third of the work
     return x.contiguous()
+
+
+def random_hflip(x: torch.Tensor) -> torch.Tensor:
+    """A batch (B, C, H, W) with each image mirrored left-right with probability 1/2 (``data.hflip``), drawn from
+    the global RNG of ``x``'s device (so checkpoints capture the flips)."""
+    flip = torch.rand(len(x), device=x.device) < 0.5  # (B,)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 def fraction_split(n: int, test_fraction: float) -> dict[str, np.ndarray]:

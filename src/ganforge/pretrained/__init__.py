@@ -26,11 +26,22 @@ ROOT = Path(__file__).parent
 LONGER = ["loss.r1_gamma=3", "train.reuse_fake=true", "train.steps=8000", "train.eval_every=1000",
           "train.sample_every=2000", "train.ckpt_every=2000"]
 
+#: the translators at half their presets' generator width, so that the package stays small (a quarter of the
+#: weights: 4 and 2 MB instead of 17 and 9)
+SLIM = ["model.g_width=16"]
+
 #: name -> (the preset it is trained from, the overrides, what it shows); scripts/train_pretrained.py trains them
 MODELS: dict[str, tuple[str, list[str], str]] = {
     "ring8": ("ring8", [], "8 Gaussians on a ring (LSGAN + minibatch-std MLPs): the 2-D toy, with its D"),
     "mnist": ("mnist", LONGER, "DCGAN on the bundled MNIST digits at 32 px (G_ema, R1)"),
     "mnist-cond": ("mnist-cond", LONGER, "conditional DCGAN on the bundled MNIST digits at 32 px: a row per class"),
+    "stylegan-mnist": ("stylegan-mnist", ["train.steps=8000", "train.eval_every=1000", "train.sample_every=2000",
+                                          "train.ckpt_every=2000"],
+                       "StyleGAN (mapping network, modulated convs, noise, mixing) on the bundled MNIST digits at "
+                       "32 px"),
+    "cyclegan-digits": ("cyclegan-digits", SLIM, "CycleGAN between MNIST digits and colour digits at 32 px (G: A->B, "
+                        "F: B->A)"),
+    "inpaint": ("inpaint", SLIM, "pix2pix inpainting: a U-Net fills a square hole in 32 px photos"),
 }
 
 #: the networks a pretrained checkpoint keeps, per kind of data (sampling needs no optimiser, D only for 2-D)
@@ -82,7 +93,7 @@ def available() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 #: the scores a listing shows first, in this order (image models, translators, the 2-D toy)
-HEADLINE = ("fid", "kid", "psnr", "ssim", "label_acc_AtoB", "label_acc_BtoA", "cycle_l1_A", "modes", "hq", "w1")
+HEADLINE = ("fid", "fid2", "kid", "psnr", "ssim", "label_acc_AtoB", "label_acc_BtoA", "cycle_l1_A", "modes", "hq", "w1")
 
 
 def headline(result: dict[str, Any], limit: int = 3) -> list[tuple[str, Any, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -19,6 +20,15 @@ from torch import nn
 Batch = dict[str, torch.Tensor]
 Models = dict[str, nn.Module]
 StepFn = Callable[[Models, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+class BatchState(Protocol):
+    """A batch source with a position of its own (streamed data: its sampler's epoch and index), which
+    checkpoints keep as ``"data"``; in-memory sources have none (the global RNG is their position)."""
+
+    def state_dict(self) -> dict[str, int]: ...
+
+    def load_state_dict(self, state: dict[str, int]) -> None: ...
 
 
 @dataclass
@@ -39,10 +49,14 @@ class Recipe:
     next_batch: Callable[[], Batch]  # draws from the global torch RNG, so checkpoints capture data order
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)  # stepped per iteration
     extra_state: dict[str, torch.Tensor] = field(default_factory=dict)  # saved in checkpoints (e.g. data scaling)
+    data_state: BatchState | None = None  # next_batch's own position (streamed data), saved in checkpoints
     ema: dict[str, str] = field(default_factory=dict)  # moving-average model -> the model it follows ("G_ema": "G")
     ema_decay: float = 0.0  # beta; the loop updates after each step of the followed model's phase
-    # the context the phases' steps run in: the loop sets bf16 autocast here on CUDA with train.amp=bf16
+    # the context the phases' steps run in: speed.prepare sets autocast here per train.amp
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    # fp16 autocast's loss scaling (train.amp=fp16, CUDA); None otherwise
+    scaler: torch.amp.GradScaler | None = None
+    precision: str = "none"  # what the autocast runs in: none (fp32), bf16 or fp16 (train.amp resolved)
 
 
 @torch.no_grad()

@@ -1,6 +1,6 @@
 """Pieces several recipes share: optimisers and schedules, lazy R1, DiffAugment, image data and batches.
 
-    from ganforge.recipes.common import make_optimizer, r1_phases, image_batches
+    from ganforge.recipes.common import make_optimizer, r1_phases, image_source
     opt = make_optimizer(cfg, D.parameters(), cfg.optim.lr_d, lazy_every=r1_every(cfg))
 
 Each recipe file keeps what is its own (its config sections, networks and phases); what two families
@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ganforge import losses
+from ganforge import dist, losses
 from ganforge.config import Config, ImageData
+from ganforge.data.imageset import random_hflip
 from ganforge.errors import ConfigError, DataError
 from ganforge.pixels import to_signed
-from ganforge.recipes.base import Batch, Models, Phase
+from ganforge.recipes.base import Batch, BatchState, Models, Phase
 
 if TYPE_CHECKING:
     from ganforge.data.imageset import ImageSet
@@ -56,12 +57,17 @@ def check_batch(cfg: Config, batch: int, where: str = "train.batch_size") -> Non
 
 
 def read_images(cfg: Config) -> ImageSet:
-    """The training images (read once per process); fills ``data.channels`` from them."""
+    """The training images (read once per process); fills ``data.channels`` from them, and ``data.stream=auto``
+    with what it chose (``true`` when they come from a cache on disk)."""
     from ganforge.data import image_data
 
     train = image_data(cfg.data, "train")
     if cfg.data.channels is None:
         cfg.data.channels = int(train.x.shape[1])
+    if cfg.data.stream == "auto":
+        cfg.data.stream = "false" if train.cache is None else "true"
+        if train.cache is None:
+            cfg.data.workers = None  # unused in memory (and refused beside data.stream=false in config.yaml)
     return train
 
 
@@ -96,17 +102,33 @@ def check_image_splits(cfg: Config, train: ImageSet) -> None:
     warn_skipped(cfg, train.skipped + test.skipped)
 
 
+def image_source(cfg: Config, data: ImageSet, labels: torch.Tensor | None,
+                 device: torch.device) -> tuple[Callable[[], Batch], BatchState | None]:
+    """(next_batch, data_state) for a run's training images: :func:`image_batches` from memory, or for data
+    streamed from its cache on disk (``data.stream``) a :class:`~ganforge.data.stream.StreamBatches`, which is
+    also the ``Recipe.data_state`` checkpoints keep (its position). ``cfg``: one process's (its batch)."""
+    d = cfg.data
+    if data.cache is None:
+        return image_batches(data.x, labels, cfg.train.batch_size, device, hflip=d.hflip), None
+    from ganforge.data.stream import StreamBatches
+
+    source = StreamBatches(data.cache, labels, cfg.train.batch_size, device, workers=d.workers, hflip=d.hflip,
+                           seed=cfg.seed, rank=dist.rank(), world=dist.world_size())
+    return source, source
+
+
 def image_batches(images: torch.Tensor, labels: torch.Tensor | None, batch: int,
-                  device: torch.device) -> Callable[[], Batch]:
+                  device: torch.device, hflip: bool = False) -> Callable[[], Batch]:
     """Batches {"x": (B, C, H, W) in [-1, 1]} (and {"y": (B,)} with ``labels``) drawn with replacement from
     uint8 ``images``, all of them kept on the device (no per-step decoding). Every draw uses the global torch
-    RNG, so checkpoints capture the data order."""
+    RNG, so checkpoints capture the data order. ``hflip``: each image mirrored with probability 1/2."""
     images = images.to(device)
     labels = None if labels is None else labels.to(device)
 
     def next_images() -> Batch:
         idx = torch.randint(len(images), (batch,)).to(device, non_blocking=True)
-        out = {"x": to_signed(images[idx])}
+        x = to_signed(images[idx])  # (B, C, H, W)
+        out = {"x": random_hflip(x) if hflip else x}
         if labels is not None:
             out["y"] = labels[idx]
         return out

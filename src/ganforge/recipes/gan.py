@@ -39,7 +39,7 @@ from ganforge.recipes.common import (
     check_batch,
     check_image_splits,
     data_where,
-    image_batches,
+    image_source,
     linear_decay,
     make_optimizer,
     r1_every,
@@ -250,7 +250,8 @@ def _call(net: nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tens
 
 
 def batch_source(cfg: Config, device: torch.device):
-    """(next_batch, extra_state). Every draw uses the global torch RNG, so checkpoints capture data order."""
+    """(next_batch, extra_state, data_state). In-memory draws use the global torch RNG, so checkpoints capture
+    data order; streamed images (``data.stream``) keep their position in ``data_state``."""
     B = cfg.train.batch_size
     if cfg.data_kind == "toy":
         dist = make_distribution(cfg.data)
@@ -260,21 +261,22 @@ def batch_source(cfg: Config, device: torch.device):
             real = (dist.sample(B) - mean) / scale  # (B, 2) training coordinates
             return {"x": real.to(device, non_blocking=True)}
 
-        return next_toy, {"data_mean": mean.clone(), "data_scale": torch.tensor(scale)}
+        return next_toy, {"data_mean": mean.clone(), "data_scale": torch.tensor(scale)}, None
 
     data = read_images(cfg)
     labels = training_labels(cfg, data)
     extra: dict[str, torch.Tensor] = {}
     if labels is not None and cfg.model.clusters:  # sampling draws clusters as often as the data has them
         extra["label_prior"] = torch.bincount(labels, minlength=cfg.model.clusters).float() / len(labels)
-    return image_batches(data.x, labels, B, device), extra
+    next_batch, data_state = image_source(cfg, data, labels, device)
+    return next_batch, extra, data_state
 
 
 def build(cfg: Config, device: torch.device) -> Recipe:
     """Models, optimisers and phases for a resolved config. Seeds nothing: the loop does."""
     models = {k: v.to(device) for k, v in build_models(cfg).items()}
     G, D = models["G"], models["D"]
-    next_batch, extra = batch_source(cfg, device)
+    next_batch, extra, data_state = batch_source(cfg, device)
     B, z_dim, kind, image = cfg.train.batch_size, cfg.model.z_dim, cfg.loss.name, cfg.data_kind == "images"
     k_classes = cfg.model.num_classes if image and cfg.model.cond != "none" else 0
     codes = cfg.model.codes if image else 0  # InfoGAN: G's input code, drawn uniformly, never shown to D
@@ -367,4 +369,5 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     }
     ema = {"G_ema": "G"} if "G_ema" in models else {}
     return Recipe(models=models, optimizers=optimizers, phases=phases, next_batch=next_batch,
-                  schedulers=linear_decay(cfg, optimizers), extra_state=extra, ema=ema, ema_decay=cfg.train.ema)
+                  schedulers=linear_decay(cfg, optimizers), extra_state=extra, data_state=data_state, ema=ema,
+                  ema_decay=cfg.train.ema)

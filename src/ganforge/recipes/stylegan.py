@@ -108,7 +108,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     """Models, optimisers and phases for a resolved config. Seeds nothing: the loop does."""
     models = {k: v.to(device) for k, v in build_models(cfg).items()}
     G, D = models["G"], models["D"]
-    next_batch = common.image_batches(common.read_images(cfg).x, None, cfg.train.batch_size, device)
+    next_batch, data_state = common.image_source(cfg, common.read_images(cfg), None, device)
     B, z_dim, kind, num_ws = cfg.train.batch_size, cfg.model.z_dim, cfg.loss.name, G.num_ws
     mixing = cfg.model.mixing
     aug = common.augmenter(cfg)
@@ -151,5 +151,5 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     phases = [Phase("D", "D", d_step), *common.r1_phases(cfg, lambda models, batch: lambda x: models["D"](aug(x)))]
     phases.append(Phase("G", "G", g_step))
     ema = {"G_ema": "G"} if "G_ema" in models else {}
-    return Recipe(models=models, optimizers=optimizers, phases=phases, next_batch=next_batch,
+    return Recipe(models=models, optimizers=optimizers, phases=phases, next_batch=next_batch, data_state=data_state,
                   schedulers=common.linear_decay(cfg, optimizers), ema=ema, ema_decay=cfg.train.ema)

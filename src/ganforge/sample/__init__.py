@@ -125,7 +125,8 @@ class Run:
 
     def evaluate(self, n: int | None = None, seed: int = 0, write: bool = True, **kwargs: Any) -> dict[str, Any]:
         """Evaluate against real data (model vs real floor) and, by default, write ``eval.json``:
-        :func:`ganforge.metrics.sampled.evaluate` of the run's sampler. ``features=...`` for image runs."""
+        :func:`ganforge.metrics.sampled.evaluate` of the run's sampler. Image runs: ``features=...`` (the
+        feature space) and ``resamples=...`` (bootstrap replicates of the 95% intervals, 0 = none)."""
         from ganforge.metrics.sampled import evaluate
 
         result = evaluate(self.sampler, n, seed, **kwargs)

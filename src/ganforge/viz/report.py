@@ -54,6 +54,13 @@ def format_value(v: object) -> str:
     return str(int(f)) if f.is_integer() and abs(f) < 1e15 else f"{f:.4g}"
 
 
+def format_interval(ci: object) -> str:
+    """[lo, hi] as "[lo, hi]" with 4 significant digits; anything else (no interval) as ''."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2:
+        return ""
+    return f"[{format_value(ci[0])}, {format_value(ci[1])}]"
+
+
 def format_scores(rows: Sequence[tuple[str, object, object]]) -> str:
     """(key, model, floor or None) rows as one line: "fid 3.786 (floor 1.053), kid 0.1333 (floor ...)"."""
     return ", ".join(f"{k} {format_value(m)}" + (f" (floor {format_value(f)})" if f is not None else "")
@@ -89,14 +96,28 @@ def _summary(history: list[dict[str, float]]) -> str:
 def _eval_table(eval_result: dict) -> str:
     model, floor = eval_result.get("model") or {}, eval_result.get("floor") or {}
     names = list(model) + [k for k in floor if k not in model]
-    column = escape(str((eval_result.get("provenance") or {}).get("floor_column", "real floor")))
-    head = "<tr><th>metric</th><th>model</th>" + (f"<th>{column}</th>" if floor else "") + "</tr>"
-    rows = [f"<tr><td>{escape(str(n))}</td><td>{escape(format_value(model.get(n)))}</td>"
-            + (f"<td>{escape(format_value(floor.get(n)))}</td>" if floor else "") + "</tr>" for n in names]
     prov = eval_result.get("provenance") or {}
-    prov_line = ", ".join(f"{k}: {v}" for k, v in prov.items())
-    return (f"<h2>Evaluation</h2><table>{head}{''.join(rows)}</table>"
+    column = escape(str(prov.get("floor_column", "real floor")))
+    ci = prov.get("ci") if isinstance(prov.get("ci"), dict) else {}  # older eval.json files have none
+    ci_model, ci_floor = ci.get("model") or {}, ci.get("floor") or {}
+    level = escape(f"{round(100 * float(ci.get('level', 0.95)))}% interval")
+    head = ("<tr><th>metric</th><th>model</th>" + (f"<th>{level}</th>" if ci_model else "")
+            + (f"<th>{column}</th>" if floor else "") + (f"<th>{level}</th>" if floor and ci_floor else "") + "</tr>")
+    rows = [f"<tr><td>{escape(str(n))}</td><td>{escape(format_value(model.get(n)))}</td>"
+            + (f"<td>{escape(format_interval(ci_model.get(n)))}</td>" if ci_model else "")
+            + (f"<td>{escape(format_value(floor.get(n)))}</td>" if floor else "")
+            + (f"<td>{escape(format_interval(ci_floor.get(n)))}</td>" if floor and ci_floor else "")
+            + "</tr>" for n in names]
+    notes = "".join(f"<p>{escape(line)}</p>" for line in _floor_lines(eval_result))
+    prov_line = ", ".join(f"{k}: {v}" for k, v in prov.items() if k != "ci")
+    return (f"<h2>Evaluation</h2><table>{head}{''.join(rows)}</table>{notes}"
             + (f'<p class="prov">{escape(prov_line)}</p>' if prov_line else ""))
+
+
+def _floor_lines(eval_result: dict) -> list[str]:
+    from ganforge.metrics.sampled import floor_lines  # a plain function of the result dict
+
+    return floor_lines(eval_result)
 
 
 def write_report(run_dir: str | Path, *, title: str, config: dict, history: list[dict[str, float]],
