@@ -93,7 +93,7 @@ def available() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 #: the scores a listing shows first, in this order (image models, translators, the 2-D toy)
-HEADLINE = ("fid", "fid2", "kid", "psnr", "ssim", "label_acc_AtoB", "label_acc_BtoA", "cycle_l1_A", "modes", "hq", "w1")
+HEADLINE = ("fid", "fid2", "kid", "psnr", "ssim", "label_acc_cycle", "fid_B", "cycle_l1_A", "modes", "hq", "w1")
 
 
 def headline(result: dict[str, Any], limit: int = 3) -> list[tuple[str, Any, Any]]:
