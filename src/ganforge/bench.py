@@ -161,7 +161,8 @@ def _bench(cfg: Config, device: torch.device, iters: int, warmup: int, peak_seco
         "peak_memory_mb": _peak_memory_mb(device),
         "warmup_s": warmup_s,
         "options": {"channels_last": cfg.train.channels_last, "compile": cfg.train.compile, "amp": cfg.train.amp,
-                    "amp_ran": speed.amp_summary(cfg, device), "reuse_fake": cfg.train.reuse_fake, "keep_memory": cfg.train.keep_memory},
+                    "amp_ran": speed.amp_summary(cfg, device), "reuse_fake": cfg.train.reuse_fake,
+                    "keep_memory": cfg.train.keep_memory},
     }
 
 

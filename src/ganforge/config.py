@@ -119,7 +119,8 @@ class ImageData:
                           "1 GiB; filled in when training starts)")
     workers: int | None = num(None, min=0, max=64, help="streamed data: DataLoader worker processes (null = auto: "
                               "a quarter of the CPU cores, at most 4, so 0 below 4 cores; 0 = read in the training "
-                              "process; reset to null when auto keeps the data in memory)", applies=("stream", ("auto", "true")))
+                              "process; reset to null when auto keeps the data in memory)",
+                              applies=("stream", ("auto", "true")))
     hflip: bool = flag(False, help="mirror each real training image left-right with probability 1/2 (not for "
                                    "digits or text)")
 
