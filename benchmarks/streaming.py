@@ -3,13 +3,15 @@
     python benchmarks/streaming.py                                  # 200,000 generated 64 px images (long)
     python benchmarks/streaming.py --n 20000 --fit-n 5000 --steps 100   # a quick run
     python benchmarks/streaming.py --data /tmp/big --keep           # generate once, reuse the folder
+    python benchmarks/streaming.py --data /tmp/big --keep --runs workers --fit-n 0 --update   # one row of (a) again
 
 (a) **Large**: a folder of ``--n`` generated 64 px RGB PNGs (smooth random colour fields with noise,
 about 8.7 kB each) trains ``--steps`` steps of the ``mnist`` preset's DCGAN at 64 px (ngf = ndf =
 ``--width``, batch 64) through ``ganforge.loop.train`` (no evaluation), each run in a fresh process:
 with ``data.stream=auto`` (which streams a folder this size) cold (the cache is built first: one
-header pass, one decode) and warm (the cache is read back, nothing decoded), then with
-``data.stream=false`` (everything decoded into memory; ``--memory-steps`` steps) for comparison.
+header pass, one decode) and warm (the cache is read back, nothing decoded), warm again with
+``--large-workers`` DataLoader worker processes, then with ``data.stream=false`` (everything decoded into
+memory; ``--memory-steps`` steps) for comparison.
 Memory of the process and its DataLoader workers is sampled every 0.2 s: "peak RSS" sums the
 processes' resident sets (pages shared between them are counted in each), "peak PSS" splits shared
 pages between them (what the processes take together). Target: streamed peak under 2 GB.
@@ -91,7 +93,7 @@ def _overrides(root: Path, width: int, stream: str, steps: int, workers: int | N
 
 # ---------------------------------------------------------------- (a) a large folder, in a watched process
 
-def child_train(root: str, out: str, width: int, stream: str, steps: int, threads: int) -> None:
+def child_train(root: str, out: str, width: int, stream: str, steps: int, threads: int, workers: int | None) -> None:
     """One training run (called in a fresh process); prints its timings as one JSON line."""
     import torch
 
@@ -99,7 +101,7 @@ def child_train(root: str, out: str, width: int, stream: str, steps: int, thread
     from ganforge import checkpoint, loop
     from ganforge.recipes import load_config, recipe_module, resolve
 
-    cfg = resolve(load_config("mnist", _overrides(Path(root), width, stream, steps)))
+    cfg = resolve(load_config("mnist", _overrides(Path(root), width, stream, steps, workers)))
     t = time.perf_counter()
     recipe_module(cfg).validate(cfg)  # lists the folder; builds or opens the cache, or decodes into memory
     data_s = time.perf_counter() - t
@@ -144,18 +146,36 @@ def watched(args: list[str]) -> dict:
             "peak_rss_main_mb": peak["rss_main"] / 2**20, "processes": peak["procs"]}
 
 
-def large(root: Path, n: int, width: int, steps: int, memory_steps: int, threads: int, tmp: Path) -> list[dict]:
+LARGE_RUNS = ("cold", "warm", "workers", "memory")
+
+
+def _run_order(row: dict) -> int:
+    """A row of (a) by its place in LARGE_RUNS."""
+    name = row["run"]
+    return 0 if "cold" in name else 2 if "workers" in name else 3 if "memory" in name else 1
+
+
+def large(root: Path, n: int, width: int, steps: int, memory_steps: int, threads: int, tmp: Path,
+          which: list[str], workers: int) -> list[dict]:
+    """The (a) runs named in ``which``: cold and warm cache (data.workers auto), warm with ``workers`` worker
+    processes, in memory. "cold" deletes the cache first."""
     from ganforge.data.stream import STREAM_ABOVE
 
     rows = []
     decoded_gb = n * 3 * SIZE * SIZE / 1e9
     mode = "auto" if n * 3 * SIZE * SIZE > STREAM_ABOVE else "true"  # a small --n: auto would keep it in memory
-    runs = [(f"stream={mode}, cold cache", mode, steps), (f"stream={mode}, warm cache", mode, steps)]
-    if memory_steps:
-        runs.append(("stream=false (memory)", "false", memory_steps))
-    for name, stream, k in runs:
-        print(f"  (a) {name}: {k} steps", file=sys.stderr, flush=True)
-        r = watched([str(root), str(tmp / "run"), str(width), stream, str(k), str(threads)])
+    runs = {"cold": (f"stream={mode}, cold cache", mode, steps, None),
+            "warm": (f"stream={mode}, warm cache", mode, steps, None),
+            "workers": (f"stream={mode}, warm cache, {workers} workers", mode, steps, workers),
+            "memory": ("stream=false (memory)", "false", memory_steps, None)}
+    for key in LARGE_RUNS:
+        name, stream, k, w = runs[key]
+        if key not in which or not k:
+            continue
+        if key == "cold":
+            shutil.rmtree(tmp / "cache", ignore_errors=True)
+        print(f"\n  (a) {name}: {k} steps", file=sys.stderr, flush=True)
+        r = watched([str(root), str(tmp / "run"), str(width), stream, str(k), str(threads), str(w)])
         rows.append({"run": name, "n": n, "decoded_gb": decoded_gb, "steps": k, **r})
     return rows
 
@@ -242,10 +262,10 @@ def table(result: dict) -> str:
     lines = ["(a) large folder: " + (f"{result['large'][0]['n']:,} images of {SIZE} px, "
                                      f"{result['large'][0]['decoded_gb']:.2f} GB decoded, "
                                      f"{result.get('large_threads', '?')} thread(s)" if result["large"] else ""),
-             f"{'run':26} {'steps':>5} {'data s':>7} {'train img/s':>11} {'peak RSS MB':>11} {'peak PSS MB':>11} "
+             f"{'run':36} {'steps':>5} {'data s':>7} {'train img/s':>11} {'peak RSS MB':>11} {'peak PSS MB':>11} "
              f"{'main RSS MB':>11} {'procs':>5}"]
     for r in result["large"]:
-        lines.append(f"{r['run']:26} {r['steps']:5d} {r['data_s']:7.1f} {r['img_per_s']:11.0f} "
+        lines.append(f"{r['run']:36} {r['steps']:5d} {r['data_s']:7.1f} {r['img_per_s']:11.0f} "
                      f"{r['peak_rss_mb']:11.0f} {r['peak_pss_mb']:11.0f} {r['peak_rss_main_mb']:11.0f} "
                      f"{r['processes']:5d}")
     lines += ["", f"(b) fits both ways: {result['fit_n']:,} images; median of {result['rounds']} interleaved blocks "
@@ -264,13 +284,16 @@ def table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_child"]:
-        root, out, width, stream, steps, threads = argv[1:]
-        child_train(root, out, int(width), stream, int(steps), int(threads))
+        root, out, width, stream, steps, threads, workers = argv[1:]
+        w = None if workers == "None" else int(workers)
+        child_train(root, out, int(width), stream, int(steps), int(threads), w)
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=200_000, help="images in the large folder (a); 0 skips it")
     p.add_argument("--steps", type=int, default=300, help="training steps of each streamed run in (a)")
     p.add_argument("--memory-steps", type=int, default=30, help="steps of the in-memory run in (a); 0 skips it")
+    p.add_argument("--runs", nargs="*", default=list(LARGE_RUNS), choices=LARGE_RUNS, help="which runs of (a)")
+    p.add_argument("--large-workers", type=int, default=2, help="(a): DataLoader workers of the 'workers' run")
     p.add_argument("--fit-n", type=int, default=20_000, help="images in the folder of (b); 0 skips it")
     p.add_argument("--width", type=int, default=32, help="DCGAN widths ngf = ndf")
     p.add_argument("--block", type=int, default=10, help="(b): iterations per timed block")
@@ -295,10 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.n:
             result["generate_s"] = make_folder(base / f"large-{args.n}", args.n, threads)
-            shutil.rmtree(base / "cache", ignore_errors=True)
             result["large_threads"] = threads
             result["large"] = large(base / f"large-{args.n}", args.n, args.width, args.steps, args.memory_steps,
-                                    threads, base)
+                                    threads, base, args.runs, args.large_workers)
         if args.fit_n:
             make_folder(base / f"fit-{args.fit_n}", args.fit_n, threads)
             result["fit_threads"] = threads
@@ -312,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(base, ignore_errors=True)
     if args.update and args.out.is_file():
         old = json.loads(args.out.read_text())
+        if args.n and old.get("large"):  # the (a) rows this run did not redo, in their order
+            rows = {r["run"]: r for r in old["large"]} | {r["run"]: r for r in result["large"]}
+            result["large"] = sorted(rows.values(), key=_run_order)
+            result["generate_s"] = result.get("generate_s") or old.get("generate_s")
         for part, skipped in (("large", not args.n), ("fits", not args.fit_n)):
             if skipped:
                 result[part] = old.get(part, [])

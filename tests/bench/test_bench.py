@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from ganforge import cli
+from ganforge import cli, speed
 from ganforge.bench import bench, matmul_peak, table
 from ganforge.recipes import gan, load_config, resolve
 
@@ -24,7 +24,8 @@ def test_bench_reports_positive_figures_for_a_tiny_image_model(extra):
         assert r[k] > 0, k
     assert r["achieved_gflop_per_s"] == pytest.approx(r["gflop_per_train_image"] * r["train_img_per_s"])
     assert r["mfu"] == pytest.approx(r["achieved_gflop_per_s"] / r["peak_gflop_per_s"])
-    assert "MFU" in table(r) and r["peak_dtype"] == "float32"
+    ran = {"bf16": "bfloat16", "none": "float32"}[speed.resolve_amp(cfg, torch.device("cpu"))]  # train.amp=auto
+    assert "MFU" in table(r) and r["peak_dtype"] == ran and "precision" in table(r)
     assert r["options"]["keep_memory"] is True and r["options"]["reuse_fake"] is False
 
 
