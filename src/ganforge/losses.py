@@ -21,9 +21,14 @@ from torch import nn
 ADVERSARIAL = ("minimax", "ns", "wgan", "wgan-gp", "hinge", "lsgan")
 
 
+def fp32(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in fp32 when autocast made it bf16 / fp16; any other dtype (fp32, fp64) as it is."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """The discriminator's (critic's) loss, to be minimised (in fp32 whatever the logits' dtype)."""
-    logits_real, logits_fake = logits_real.float(), logits_fake.float()
+    logits_real, logits_fake = fp32(logits_real), fp32(logits_fake)
     if kind in ("minimax", "ns"):
         # Goodfellow et al. (2014): max_D E[log D(x)] + E[log(1 - D(G(z)))]
         return F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
@@ -41,7 +46,7 @@ def d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> t
 
 def g_loss(kind: str, logits_fake: torch.Tensor) -> torch.Tensor:
     """The generator's loss, to be minimised (in fp32)."""
-    logits_fake = logits_fake.float()
+    logits_fake = fp32(logits_fake)
     if kind == "minimax":
         # Saturating: min_G E[log(1 - D(G(z)))] = E[-softplus(l)]; its gradient vanishes as D(G(z)) -> 0
         return -F.softplus(logits_fake).mean()
@@ -68,12 +73,12 @@ def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module, real
     """
     B = real.shape[0]
     dev = generator.device if generator is not None else real.device
-    real, fake = real.float(), fake.float()
+    real, fake = fp32(real), fp32(fake)
     eps = torch.rand(B, *([1] * (real.dim() - 1)), generator=generator, device=dev).to(real)  # (B, 1, ...)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)  # (B, ...)
     with full_precision(real):  # the double backward in fp32 under a reduced-precision autocast
         out = D(x_hat)
-        (grad,) = torch.autograd.grad(out.float().sum(), x_hat, create_graph=True)
+        (grad,) = torch.autograd.grad(fp32(out).sum(), x_hat, create_graph=True)
     norms = grad.reshape(B, -1).norm(2, dim=1)  # (B,)
     return (norms - 1).pow(2).mean()
 
@@ -87,9 +92,9 @@ def r1_penalty_and_logits(D: Callable[[torch.Tensor], torch.Tensor] | nn.Module,
                           real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """R1 as :func:`r1_penalty`, and D's logits on ``real`` (adding ``0 * logits.sum()`` to a loss gives every
     parameter of D a gradient, which DistributedDataParallel needs: the last bias does not reach R1)."""
-    real = real.detach().float().requires_grad_(True)
+    real = fp32(real.detach()).requires_grad_(True)
     with full_precision(real):  # the double backward in fp32 under a reduced-precision autocast
-        logits = D(real).float()
+        logits = fp32(D(real))
         (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
     return grad.reshape(real.shape[0], -1).pow(2).sum(1).mean(), logits
 
@@ -112,7 +117,7 @@ def patch_d_loss(kind: str, logits_real: torch.Tensor, logits_fake: torch.Tensor
 
 def l1(fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """pix2pix's reconstruction term: E[||y - G(x)||_1], averaged over pixels (Isola et al., eq. 3), in fp32."""
-    return (fake.float() - target.float()).abs().mean()
+    return (fp32(fake) - fp32(target)).abs().mean()
 
 
 def cycle_loss(real_A: torch.Tensor, rec_A: torch.Tensor, real_B: torch.Tensor, rec_B: torch.Tensor) -> torch.Tensor:
