@@ -93,7 +93,7 @@ def main() -> None:
     print(f"{'model':<12} {'train s':>8} {'MB':>6}  scores (model / floor)")
     for name, seconds, size, result in rows:
         m, f = result.get("model", {}), result.get("floor", {})
-        keys = [k for k in ("fid", "kid", "precision", "recall", "modes", "hq", "w1") if k in m]
+        keys = [k for k in ("fid", "fid2", "kid", "precision", "recall", "modes", "hq", "w1") if k in m]
         figures = ", ".join(f"{k} {m[k]:.3g}/{f[k]:.3g}" if isinstance(f.get(k), float) else f"{k} {m[k]}"
                             for k in keys)
         print(f"{name:<12} {seconds:>8.0f} {size / 1e6:>6.2f}  {figures}")

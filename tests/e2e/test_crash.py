@@ -61,7 +61,8 @@ def _kill(proc, run, ckpt_every):
     proc.wait()
     proc.stderr.close()
     saved = [int(p.stem.split("_")[1]) for p in checkpoint.list_checkpoints(run)]
-    assert len(saved) <= 2  # the last two are kept
+    # the last two are kept; a kill between a checkpoint's rename and the pruning of the oldest leaves one more
+    assert len(saved) <= 3
     assert logged - max(saved, default=0) <= ckpt_every, "more than one checkpoint interval was lost"
 
 
@@ -91,6 +92,7 @@ def test_sigkill_at_random_moments_and_inside_the_write_then_resume_exactly(tmp_
                           env=_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert not list(ckdir.glob("*.tmp"))
+    assert len(checkpoint.list_checkpoints(run)) == 2  # any extra one left by a kill is pruned
     straight = train(load_config("ring8", CFG), tmp_path / "straight", device="cpu")
     a = checkpoint.load(checkpoint.latest(straight))
     b = checkpoint.load(checkpoint.latest(run))

@@ -172,7 +172,10 @@ def _resident_mb() -> float:
 @pytest.mark.skipif(speed._glibc() is None, reason="glibc's mallopt only")
 def test_keep_freed_memory_stops_large_tensors_faulting_in_again_and_is_undone():
     pages = 64 * 2**20 / 4096
-    assert _faults_per_block() > 0.5 * pages  # glibc's default: each large block is a fresh mmap
+    default = _faults_per_block()
+    if default == 0:
+        pytest.skip("this kernel does not count minor page faults (getrusage ru_minflt stays 0)")
+    assert default > 0.5 * pages  # glibc's default: each large block is a fresh mmap
     with speed.freed_memory_kept() as took:
         assert took
         _faults_per_block()  # the heap grows once
