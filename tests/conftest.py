@@ -11,6 +11,7 @@ TINY = [
     "train.batch_size=32", "train.steps=40", "train.log_every=10", "train.eval_every=20", "train.eval_n=100",
     "train.sample_every=40", "train.ckpt_every=20", "train.progress=false",
     "eval.n=200", "eval.mmd_n=100", "eval.permutations=20",
+    "train.final_eval=false",  # no eval.json / report.html: the tests that read them add train.final_eval=true
 ]
 
 
@@ -43,7 +44,7 @@ def tiny_run(tmp_path_factory) -> Path:
     from ganforge.runner import train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    return train(load_config("ring8", TINY), out)
+    return train(load_config("ring8", [*TINY, "train.final_eval=true"]), out)  # with eval.json and report.html
 
 
 def nan_in_g_ema_at(monkeypatch, step: int) -> list[int]:

@@ -22,7 +22,7 @@ from ganforge.recipes import config_from_dict as from_dict
 
 IMG_TRAIN = ["model.g_width=8", "model.d_width=8", "model.z_dim=8", "train.batch_size=4", "train.steps=2",
              "train.log_every=1", "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=2",
-             "train.progress=false", "data.size=28", "eval.features=mnist"]
+             "train.progress=false", "data.size=28", "eval.features=mnist", "train.final_eval=false"]
 
 
 def _sets(items):

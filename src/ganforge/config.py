@@ -219,6 +219,8 @@ class TrainConfig:
     log_every: int = num(50, min=1, help="steps between logged scalars")
     eval_every: int = num(500, min=0, help="steps between metric evaluations (0 = off)")
     eval_n: int = num(1000, min=10, help="generated samples for metrics during training")
+    final_eval: bool = flag(True, help="after the last step, evaluate the run (eval.json) and write report.html "
+                            "(false: neither; `ganforge eval RUN` evaluates it later)")
     sample_every: int = num(1000, min=0, help="steps between sample pictures (0 = off)")
     ckpt_every: int = num(1000, min=1, help="steps between checkpoints")
     keep_ckpts: int = num(2, min=1, help="checkpoints kept")

@@ -465,7 +465,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
         name = signal.Signals(signals.signum or signal.SIGTERM).name
         raise Stopped(f"stopped by {name} at step {step}; checkpoint {checkpoint.ckpt_path(run_dir, step)} written; "
                       f"`ganforge resume {run_dir}` continues from it", code=128 + (signals.signum or 15))
-    if main and hooks.finish is not None:
+    if main and hooks.finish is not None and cfg.train.final_eval:
         hooks.finish(run_dir)
     return run_dir
 

@@ -349,8 +349,10 @@ def choose_threads(cfg: Config, device: torch.device, recorded: int | None = Non
     default = torch.get_num_threads()
     if recorded:
         return max(1, min(int(recorded), os.cpu_count() or int(recorded)))
+    if default <= 1:
+        return default  # nothing to choose (and no quarter second spent measuring)
     idle = idle_cores()
-    if idle is None or default <= 1:
+    if idle is None:
         return default
     return max(1, min(default, int(idle + 0.5)))  # another process busy on half a core or more costs a thread
 

@@ -40,6 +40,16 @@ def test_run_folder_contents(tiny_run):
     assert "data:image/png;base64" in html and "real floor" in html
 
 
+def test_final_eval_false_skips_the_evaluation_and_the_report(tmp_path, tiny):
+    assert "train.final_eval=false" in tiny
+    assert main(["train", "ring8", "--out", str(tmp_path / "r"), "--device", "cpu",
+                 *[a for item in tiny for a in ("--set", item)]]) == 0
+    assert (tmp_path / "r" / "metrics.jsonl").is_file() and list((tmp_path / "r" / "checkpoints").glob("*.pt"))
+    assert not (tmp_path / "r" / "eval.json").exists() and not (tmp_path / "r" / "report.html").exists()
+    assert main(["eval", str(tmp_path / "r"), "--n", "100"]) == 0  # evaluated later
+    assert (tmp_path / "r" / "eval.json").is_file()
+
+
 def test_sample_npy_and_png(tiny_run, tmp_path, capsys):
     out = tmp_path / "s.npy"
     assert main(["sample", str(tiny_run), "--n", "123", "--out", str(out)]) == 0
@@ -100,12 +110,13 @@ def test_subprocess_round_trip_and_user_points(tmp_path):
     sets = []
     from conftest import TINY
 
-    for s in TINY + ["data.name=points", f"data.path={tmp_path / 'p.csv'}", "train.steps=20"]:
+    for s in TINY + ["data.name=points", f"data.path={tmp_path / 'p.csv'}", "train.steps=20", "train.final_eval=true"]:
         sets += ["--set", s]
     r = _run("train", "ring8", "--out", run, "--device", "cpu", *sets)
     assert r.returncode == 0, r.stderr
     assert "report" in r.stdout
-    r = _run("resume", run, "--set", "train.steps=30", "--set", "train.progress=false")
+    r = _run("resume", run, "--set", "train.steps=30", "--set", "train.progress=false",
+             "--set", "train.final_eval=false")
     assert r.returncode == 0, r.stderr
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"] == 30
     r = _run("eval", run, "--n", "100")

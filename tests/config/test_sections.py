@@ -179,8 +179,9 @@ def test_no_import_cycle_among_ganforge_modules_counting_function_level_imports(
 
 
 def test_import_ganforge_loads_no_plotting_or_web_library():
+    # torchvision too: it takes seconds to import, and only loading image files and photo patches needs it
     code = ("import sys, ganforge, ganforge.config, ganforge.recipes\n"
-            "bad = [m for m in ('matplotlib', 'fastapi', 'uvicorn', 'websockets') if m in sys.modules]\n"
+            "bad = [m for m in ('matplotlib', 'fastapi', 'uvicorn', 'websockets', 'torchvision') if m in sys.modules]\n"
             "print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr

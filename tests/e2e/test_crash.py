@@ -23,7 +23,7 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 CFG = [
     "model.g_width=16", "model.d_width=16", "model.g_depth=2", "model.d_depth=2", "train.batch_size=32",
     "train.steps=200", "train.log_every=5", "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=10",
-    "train.progress=false",
+    "train.progress=false", "train.final_eval=false",
 ]
 
 

@@ -12,18 +12,18 @@ from ganforge.runner import resume, train
 TOY = [
     "model.g_width=16", "model.d_width=16", "model.g_depth=2", "model.d_depth=2", "train.batch_size=32",
     "train.steps=40", "train.log_every=3", "train.eval_every=20", "train.eval_n=100", "train.sample_every=0",
-    "train.ckpt_every=7", "train.keep_ckpts=10", "train.progress=false", "train.ema=0.9",
+    "train.ckpt_every=7", "train.keep_ckpts=10", "train.progress=false", "train.ema=0.9", "train.final_eval=false",
 ]
 IMG = [
     "model.g_width=8", "model.d_width=8", "model.z_dim=16", "train.batch_size=16", "train.steps=6", "train.log_every=1",
     "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=2", "train.keep_ckpts=10",
     "train.progress=false", "train.ema=0.9", "train.augment=color,translation,cutout", "optim.decay=linear",
-    "model.cond=projection",
+    "model.cond=projection", "train.final_eval=false",
 ]
 TRANS = [
     "model.g_width=4", "model.d_width=4", "model.blocks=1", "train.batch_size=4", "train.steps=6", "train.log_every=1",
     "train.eval_every=0", "train.sample_every=0", "train.ckpt_every=2", "train.keep_ckpts=10",
-    "train.progress=false", "optim.decay=linear",
+    "train.progress=false", "optim.decay=linear", "train.final_eval=false",
 ]
 CASES = [("ring8", TOY, 14), ("mnist", IMG, 2), ("inpaint", TRANS, 2), ("cyclegan-digits", TRANS + ["loss.pool=3"], 4)]
 

@@ -166,7 +166,8 @@ def test_latent_walks_w_beside_z_for_a_stylegan_run(tmp_path, capsys):
 
     run = train(load_config("stylegan-mnist", [
         "data.size=16", "model.g_width=4", "model.d_width=4", "model.w_dim=16", "model.map_layers=2", "model.mbstd=2",
-        "train.batch_size=8", "train.steps=2", "train.eval_every=0", "train.sample_every=0", "train.progress=false"]),
+        "train.batch_size=8", "train.steps=2", "train.eval_every=0", "train.sample_every=0", "train.progress=false",
+        "train.final_eval=false"]),
         tmp_path / "style")
     assert main(["explain", "latent", "--out", str(tmp_path / "x"), "--run", str(run), "--fast"]) == 0
     n = json.loads((tmp_path / "x" / "latent.json").read_text())

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision.transforms.v2.functional as TF
 from torch.utils.data import Dataset
 
 from ganforge.pixels import to_signed
@@ -87,6 +86,7 @@ def convert(x: torch.Tensor, size: int | None, channels: int | None) -> torch.Te
         centre ``size`` x ``size`` kept (an image longer than 4:1 is first centre-cropped to 4:1, so a
         1 x 10^7 strip cannot resize into gigabytes). Returns a contiguous uint8 tensor.
     """
+    import torchvision.transforms.v2.functional as TF  # here, not at the top: torchvision takes seconds to import
     if channels == 1 and x.shape[-3] == 3:
         x = TF.rgb_to_grayscale(x)  # (.., 1, H, W), weights 0.2989 R + 0.587 G + 0.114 B, rounded
     if size is not None and tuple(x.shape[-2:]) != (size, size):

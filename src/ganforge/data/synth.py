@@ -27,7 +27,6 @@ import functools
 
 import numpy as np
 import torch
-import torchvision.transforms.v2.functional as TF
 
 from ganforge.errors import DataError
 
@@ -60,6 +59,7 @@ def _seed(*parts: object) -> np.random.Generator:
 @functools.lru_cache(maxsize=8)
 def photo_patches(split: str, size: int, n: int | None = None) -> torch.Tensor:
     """(n, 3, size, size) uint8 patches of one split (photo i % 7 for patch i)."""
+    import torchvision.transforms.v2.functional as TF  # here, not at the top: torchvision takes seconds to import
     if split not in N_PATCHES:
         raise DataError(f"split must be 'train' or 'test', got {split!r}")
     n = N_PATCHES[split] if n is None else n
@@ -132,5 +132,6 @@ def inpaint(split: str, size: int = 32, hole: float = 0.375, digits: bool = Fals
 
 def colorize(split: str, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """(A grayscale (N, 1, S, S), B colour (N, 3, S, S)) photo patches."""
+    import torchvision.transforms.v2.functional as TF  # here, not at the top: torchvision takes seconds to import
     B = photo_patches(split, size)
     return TF.rgb_to_grayscale(B), B
