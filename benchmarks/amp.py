@@ -50,7 +50,7 @@ LABEL_TOLERANCE = 0.03
 
 
 def _interval(result: dict, key: str) -> tuple[float, float] | None:
-    ci = (result.get("ci") or {}).get("model", {}).get(key)
+    ci = ((result.get("provenance") or {}).get("ci") or {}).get("model", {}).get(key)
     return (float(ci[0]), float(ci[1])) if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
 
 
