@@ -2,6 +2,9 @@
 
     python scripts/train_pretrained.py                 # every model in ganforge.pretrained.MODELS
     python scripts/train_pretrained.py ring8 mnist     # some of them
+    python scripts/train_pretrained.py stylegan-mnist --keep runs/pt     # keep the whole run, to continue it:
+    ganforge resume runs/pt/stylegan-mnist --set train.steps=24000      # (exact resume: the same weights as
+    python scripts/train_pretrained.py stylegan-mnist --package runs/pt/stylegan-mnist   # 24,000 from scratch)
 
 Each model trains from the preset it is named after (with the overrides in ``MODELS``) and is stored as a
 small run folder: ``config.yaml``, one checkpoint with only the networks sampling needs (``pretrained.KEEP``:
@@ -75,15 +78,25 @@ def rescore(name: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="*", default=list(pretrained.MODELS), help="models to train (default: all)")
+    p.add_argument("--keep", type=Path, metavar="DIR",
+                   help="train into DIR/NAME and keep the whole run (D, optimiser state), so that it can be "
+                        "continued: `ganforge resume DIR/NAME --set train.steps=N`, then --package DIR/NAME")
+    p.add_argument("--package", type=Path, metavar="RUN", help="package this finished run as the one model "
+                   "named (no training)")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.package is not None and len(args.names) != 1:
+        p.error("--package RUN needs exactly one model name")
     rows = []
     for name in args.names:
         preset, overrides, _ = pretrained.MODELS[name]
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            run_dir = train(load_config(preset, [*overrides, f"seed={SEED}", *PINNED]),
-                            Path(tmp) / name)
+            if args.package is not None:
+                run_dir = args.package
+            else:
+                run_dir = train(load_config(preset, [*overrides, f"seed={SEED}", *PINNED]),
+                                (args.keep or Path(tmp)) / name, overwrite=args.keep is not None)
             seconds = time.perf_counter() - t0
             out = package(run_dir, name)
         result = json.loads((out / "scores.json").read_text())
