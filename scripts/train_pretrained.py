@@ -94,10 +94,11 @@ def main() -> None:
             t0 = time.perf_counter()
             if args.package is not None:
                 run_dir = args.package
+                seconds = float(checkpoint.load_latest(run_dir).get("elapsed") or 0.0)  # its training time
             else:
                 run_dir = train(load_config(preset, [*overrides, f"seed={SEED}", *PINNED]),
                                 (args.keep or Path(tmp)) / name, overwrite=args.keep is not None)
-            seconds = time.perf_counter() - t0
+                seconds = time.perf_counter() - t0
             out = package(run_dir, name)
         result = json.loads((out / "scores.json").read_text())
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
