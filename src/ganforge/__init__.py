@@ -4,6 +4,7 @@ The Python API mirrors the CLI::
 
     import ganforge
     run = ganforge.train("ring8", steps=2000)      # like `ganforge train ring8 --set train.steps=2000`
+    run.dir                                         # the run folder it wrote (printed: "run folder: runs/ring8-...")
     run.plot()                                      # real vs generated, D's decision surface
     run.curves()                                    # losses, gradient norms, metrics over training
     run.evaluate()                                  # like `ganforge eval`: model vs real floor
@@ -65,7 +66,8 @@ def train(preset: str = "ring8", out: str | Path | None = None, *, device: str |
 
     Args:
         preset: a preset name (``ganforge presets``) or a YAML path.
-        out: run folder; default ``runs/<preset>-<time>``.
+        out: run folder; default ``runs/<preset>-<time>``. It is printed when training starts, and is
+            ``run.dir`` of the returned run.
         device: ``auto``, ``cpu`` or ``cuda``.
         overwrite: replace an existing run folder.
         overrides: ``KEY=VALUE`` strings as for ``--set``.
@@ -77,14 +79,31 @@ def train(preset: str = "ring8", out: str | Path | None = None, *, device: str |
     cfg = load_config(preset, (overrides or []) + _overrides(fields))
     if out is None:
         out = Path("runs") / f"{Path(preset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return load_run(runner.train(cfg, out, device=device, overwrite=overwrite))
+    _say(f"run folder: {out} ({Path(preset).stem}, {cfg.train.steps} steps)")
+    return _done(runner.train(cfg, out, device=device, overwrite=overwrite))
 
 
 def resume(run_dir: str | Path, *, device: str | None = None, **fields: Any) -> Run:
     """Continue a run from its last checkpoint (``steps=N`` to train longer) and return it."""
     from ganforge import runner
 
-    return load_run(runner.resume(run_dir, _overrides(fields), device=device))
+    _say(f"run folder: {run_dir} (resumed)")
+    return _done(runner.resume(run_dir, _overrides(fields), device=device))
+
+
+def _say(line: str) -> None:
+    """Print where the API writes, as the CLI does (once under torchrun)."""
+    from ganforge import dist
+
+    if dist.is_main():
+        print(line, flush=True)
+
+
+def _done(run_dir: Path) -> Run:
+    """The trained run, after saying where its report is (``run.dir`` is the folder)."""
+    if (run_dir / "report.html").is_file():
+        _say(f"report:     {run_dir / 'report.html'}")
+    return load_run(run_dir)
 
 
 def translate(run_dir: str | Path, inputs: str | Path, out: str | Path, direction: str = "AtoB") -> list[Path]:

@@ -216,12 +216,15 @@ class TrainConfig:
                              "minutes, counted across resumes (0 = no limit)")
     batch_size: int = num(256, min=1, max=2**20, help="samples per batch")
     d_steps: int | None = num(None, min=1, help="k discriminator steps per generator step (null = per-loss)")
-    log_every: int = num(50, min=1, help="steps between logged scalars")
-    eval_every: int = num(500, min=0, help="steps between metric evaluations (0 = off)")
+    log_every: int = num(50, min=1, help="steps between logged scalars (a preset's value above train.steps "
+                         "becomes steps / 5 when not set: fit_intervals)")
+    eval_every: int = num(500, min=0, help="steps between metric evaluations (0 = off; a preset's value above "
+                          "train.steps becomes steps / 5 when not set)")
     eval_n: int = num(1000, min=10, help="generated samples for metrics during training")
     final_eval: bool = flag(True, help="after the last step, evaluate the run (eval.json) and write report.html "
                             "(false: neither; `ganforge eval RUN` evaluates it later)")
-    sample_every: int = num(1000, min=0, help="steps between sample pictures (0 = off)")
+    sample_every: int = num(1000, min=0, help="steps between sample pictures (0 = off; a preset's value above "
+                            "train.steps becomes steps / 5 when not set)")
     ckpt_every: int = num(1000, min=1, help="steps between checkpoints")
     keep_ckpts: int = num(2, min=1, help="checkpoints kept")
     progress: bool = flag(True, help="show a progress bar")
@@ -256,6 +259,29 @@ class TrainConfig:
     rollback_lr_factor: float = num(0.5, min=1e-6, max=1.0, help="on_diverge=rollback: learning rates are "
                                     "multiplied by this at each rollback")
     max_rollbacks: int = num(3, min=0, help="on_diverge=rollback: give up (stop) after this many rollbacks")
+
+
+#: intervals that :func:`fit_intervals` shortens on a run shorter than them, and the points it aims for
+FITTED_INTERVALS = ("log_every", "eval_every", "sample_every")
+MIN_POINTS = 5
+
+
+def fit_intervals(train: TrainConfig, given: Iterable[str] = ()) -> dict[str, tuple[int, int]]:
+    """Shorten ``train.log_every`` / ``eval_every`` / ``sample_every`` that exceed ``train.steps`` to
+    ``max(1, steps // MIN_POINTS)``, so that a short run's curves get about five points instead of one; keys
+    in ``given`` (dotted, ``train.eval_every``: what the user set) and 0 (off) are left alone. Called once,
+    when a fresh run's config is made (``recipes.load_config``): a resumed run keeps the intervals its
+    ``config.yaml`` holds. Returns {name: (old, new)} for what it changed."""
+    given = set(given)
+    changed = {}
+    for name in FITTED_INTERVALS:
+        old = getattr(train, name)
+        if f"train.{name}" in given or not old or old <= train.steps:
+            continue
+        new = max(1, train.steps // MIN_POINTS)
+        setattr(train, name, new)
+        changed[name] = (old, new)
+    return changed
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """The Python API mirrors the CLI: ganforge.train / resume / load_run."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import TINY
@@ -38,3 +40,18 @@ def test_keyword_mistakes_are_config_errors(tmp_path):
 def test_list_presets():
     names = dict(ganforge.list_presets())
     assert "ring8" in names and "grid25" in names
+
+
+def test_train_says_where_it_writes_and_short_runs_get_curve_points(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    sets = [o for o in TINY if not o.startswith(("train.eval_every", "train.log_every", "train.sample_every"))]
+    run = ganforge.train("ring8", overrides=sets, steps=10, sample_every=0)  # default folder: runs/ring8-<time>
+    out = capsys.readouterr().out
+    assert run.dir == run.run_dir == Path("runs") / run.dir.name and (tmp_path / run.dir / "config.yaml").is_file()
+    assert run.dir.name.startswith("ring8-") and f"run folder: {run.dir} (ring8, 10 steps)" in out
+    assert [r["step"] for r in run.history if "Metric/w1" in r] == [2, 4, 6, 8, 10]  # eval_every fitted to 10 steps
+    ganforge.train("ring8", "r2", overrides=[*TINY, "train.final_eval=true"], steps=5)
+    out = capsys.readouterr().out
+    assert "run folder: r2 (ring8, 5 steps)" in out and f"report:     {Path('r2') / 'report.html'}" in out
+    ganforge.resume("r2", steps=6)
+    assert "run folder: r2 (resumed)" in capsys.readouterr().out

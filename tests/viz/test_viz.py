@@ -125,7 +125,8 @@ def test_write_report(tmp_path):
         assert cell in html
     assert "&lt;script&gt;" in html and "<script>" not in html
     assert "http://" not in html and "https://" not in html
-    assert "final step 1000" in html and "ganforge train ring8" in html and "n_samples: 10000" in html
+    assert "trained 1000 steps" in html and "ganforge train ring8" in html and "n_samples: 10000" in html
+    assert "8 of 8 modes covered, 91.23% of generated points high-quality" in html  # the headline
 
 
 def test_write_report_minimal_without_floor(tmp_path):

@@ -19,6 +19,7 @@ ganforge 0.1 (one flat section with every key of every recipe) are translated on
 from __future__ import annotations
 
 import typing
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -32,6 +33,7 @@ from ganforge.config import (
     Config,
     data_kind,
     field_rows,
+    fit_intervals,
     from_dict,
     keys_of,
     nearest,
@@ -248,8 +250,17 @@ def _shape(d: typing.Mapping[str, Any]) -> tuple[str, str]:
 
 
 def load_config(preset_or_yaml: str, overrides: list[str] | None = None) -> Config:
-    """A preset name (``ring8``) or a path to a YAML file, then the ``KEY=VALUE`` overrides."""
-    return apply_overrides(read_preset(preset_or_yaml), overrides or [])
+    """A preset name (``ring8``) or a path to a YAML file, then the ``KEY=VALUE`` overrides. A fresh run's
+    intervals longer than the run are shortened unless set here (``config.fit_intervals``)."""
+    raw = read_preset(preset_or_yaml)
+    cfg = apply_overrides(raw, overrides or [])
+    given = {split_override(o)[0] for o in overrides or []}
+    train = raw.get("train")
+    user_file = preset_or_yaml.endswith((".yaml", ".yml")) or Path(preset_or_yaml).expanduser().is_file()
+    if isinstance(train, dict) and user_file:  # as read_preset decides: a user's YAML file, whose keys are set
+        given |= {f"train.{k}" for k in train}
+    fit_intervals(cfg.train, given)
+    return cfg
 
 
 def list_presets() -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ model is rebuilt from the checkpoint's config alone; no training code or pickled
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -135,26 +136,57 @@ class Run:
             checkpoint.atomic_write_text(self.run_dir / "eval.json", json.dumps(_strict(result), indent=2) + "\n")
         return result
 
-    def report_pictures(self) -> list[Path]:
-        """Pictures for the report beside the curves: the newest sample picture, then the sampler's own."""
-        pictures = sorted((self.run_dir / "samples").glob("step_*.png"))
-        return ([pictures[-1]] if pictures else []) + self.sampler.report_pictures(self.run_dir)
+    @property
+    def dir(self) -> Path:
+        """The run folder (``run.dir / "report.html"``)."""
+        return self.run_dir
+
+    def report_pictures(self) -> list[tuple[Path, str]]:
+        """The report's pictures beside the curves, each with its caption: the sampler's own (an
+        interpolation strip, triptychs, a mixing grid)."""
+        return self.sampler.report_pictures(self.run_dir)
+
+    def filmstrip(self) -> list[tuple[Path, str]]:
+        """Every sample picture the training loop saved (``samples/step_*.png``), oldest first, as
+        (path, "step N")."""
+        out = []
+        for p in sorted((self.run_dir / "samples").glob("step_*.png")):
+            digits = p.stem.removeprefix("step_")
+            out.append((p, f"step {int(digits)}" if digits.isdigit() else p.stem))
+        return out
 
     def report_commands(self) -> list[str]:
         return [f"ganforge resume {self.run_dir} --set train.steps={self.step * 2}",
                 f"ganforge eval {self.run_dir}"] + self.sampler.report_commands(self.run_dir)
 
     def report(self, eval_result: dict[str, Any] | None = None) -> Path:
-        """Write ``report.html``: latest samples, curves, the evaluation table, the config."""
+        """Write ``report.html``: the headline result beside its floor, the sample grids over training, the
+        curves, the evaluation table, the run's own config keys."""
         from ganforge.viz import write_report
 
         self.curves(self.run_dir / "curves.png")
-        images = self.report_pictures() + [self.run_dir / "curves.png"]
+        t = self.config.train
+        curves = (self.run_dir / "curves.png",
+                  "Training curves against the step: the losses, D's mean output on real and generated batches, "
+                  "the gradient norms (log scale) and each in-training metric (Metric/..., on train.eval_n = "
+                  f"{t.eval_n} samples every train.eval_every = {t.eval_every} steps).")
         if eval_result is None and (self.run_dir / "eval.json").is_file():
             eval_result = json.loads((self.run_dir / "eval.json").read_text())
         return write_report(self.run_dir, title=f"ganforge run {self.run_dir.name}", config=to_dict(self.config),
-                            history=self.history, eval_result=eval_result, images=images,
-                            commands=self.report_commands())
+                            history=self.history, eval_result=eval_result,
+                            images=self.report_pictures() + [curves], commands=self.report_commands(),
+                            filmstrip=self.filmstrip(), filmstrip_caption=self.sampler.picture_caption(),
+                            defaults=section_defaults(self.config))
+
+
+def section_defaults(cfg: Config) -> dict[str, Any]:
+    """Every key of ``cfg``'s sections at its plain default (the section class's own), as ``to_dict`` gives
+    them: what the report's config dump leaves out."""
+    out = {k: v for k, v in to_dict(Config()).items() if not isinstance(v, dict)}
+    for name, value in vars(cfg).items():
+        if dataclasses.is_dataclass(value):
+            out[name] = to_dict(type(value)())
+    return out
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Run:

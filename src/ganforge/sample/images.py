@@ -64,11 +64,32 @@ class ImageModel:
         ``classes`` for a class-conditional run."""
         return frozenset({"images", "features"} | ({"classes"} if self.num_classes else set()))
 
-    def report_pictures(self, run_dir: Path) -> list[Path]:
-        """The report's pictures beyond the newest sample grid: a latent interpolation strip."""
-        strip = run_dir / "interpolation.png"
-        self.save_interpolation(strip, rows=6, steps=10, method="slerp")
-        return [strip]
+    def report_pictures(self, run_dir: Path) -> list[tuple[Path, str]]:
+        """The report's pictures beyond the sample grids, each with its caption: a latent interpolation strip."""
+        strip, rows, steps, seed = run_dir / "interpolation.png", 6, 10, 0
+        self.save_interpolation(strip, rows=rows, steps=steps, method="slerp", seed=seed)
+        return [(strip, self.interpolation_caption(rows, steps, "slerp", seed))]
+
+    def interpolation_caption(self, rows: int, steps: int, method: str, seed: int, space: str = "z") -> str:
+        """What :meth:`save_interpolation`'s strip shows, in words."""
+        how = ("slerp: along the great circle between the two, which keeps |z| where Gaussian noise has it"
+               if method == "slerp" else "lerp: along the straight line between the two")
+        kept = ""
+        if self.rows:
+            what = "class" if self.num_classes else "code"
+            kept = f" Each row keeps one {what} (row i: {what} i mod {self.rows})."
+        return (f"Latent interpolation: each of the {rows} rows walks in {steps} images from one random latent "
+                f"{space} to another (the pairs drawn with seed {seed}), by {how}.{kept} Gradual changes show "
+                "that G maps nearby latents to nearby images rather than memorising a few.")
+
+    def picture_caption(self) -> str:
+        """What the training loop's sample picture (``save_picture``) shows, in words."""
+        if self.rows:
+            what = "class" if self.num_classes else "code"
+            return (f"Generated images, one row per {what} (8 each), from the same latent vectors (seed 1234) at "
+                    "every step, so the film shows the same samples as training goes on.")
+        return ("64 generated images from the same latent vectors (seed 1234) at every step, so the film shows "
+                "the same samples as training goes on.")
 
     def report_commands(self, run_dir: Path) -> list[str]:
         cls = " --class 7" if self.num_classes else ""

@@ -230,10 +230,13 @@ class StyleModel(ImageModel):
     def capabilities(self) -> frozenset[str]:
         return super().capabilities | {"style"}
 
-    def report_pictures(self, run_dir: Path) -> list[Path]:
+    def report_pictures(self, run_dir: Path) -> list[tuple[Path, str]]:
         mix = run_dir / "mix.png"
         self.save_mix(mix, rows=4, cols=4, layers="coarse")
-        return super().report_pictures(run_dir) + [mix]
+        caption = ("Style mixing: the left column holds 4 generated images A (seed 0), the top row 4 images B "
+                   "(seed 1); each cell is A with B's styles on the coarse layers (overall shape from B, finer "
+                   "detail from A).")
+        return super().report_pictures(run_dir) + [(mix, caption)]
 
     def report_commands(self, run_dir: Path) -> list[str]:
         d = run_dir

@@ -59,8 +59,15 @@ class ToyModel:
 
     capabilities = frozenset({"points"})  # sample .npy/.csv, plot real vs generated with D's surface
 
-    def report_pictures(self, run_dir: Path) -> list[Path]:
+    def report_pictures(self, run_dir: Path) -> list[tuple[Path, str]]:
         return []
+
+    def picture_caption(self) -> str:
+        """What the training loop's picture (``save_picture``) shows, in words."""
+        surface = "D(x), its probability that a point is real" if self.config.loss.name in _PROB_LOSSES else \
+            "the critic's value (higher: judged more real)"
+        return ("1,000 real and 1,000 generated points (the same noise at every step), over the discriminator's "
+                f"output, shaded as its colour bar shows: {surface}.")
 
     def report_commands(self, run_dir: Path) -> list[str]:
         return [f"ganforge sample {run_dir} --n 2500 --out samples.npy"]

@@ -47,8 +47,19 @@ class TranslationModel:
         """``translate`` (files, folders, triptychs) and ``cyclic`` for CycleGAN's two directions."""
         return frozenset({"translate"} | ({"cyclic"} if self.cyclic else set()))
 
-    def report_pictures(self, run_dir: Path) -> list[Path]:
-        return [self.save_triptychs(run_dir / "triptychs.png", n=8)]
+    def report_pictures(self, run_dir: Path) -> list[tuple[Path, str]]:
+        return [(self.save_triptychs(run_dir / "triptychs.png", n=8), "8 held-out examples, one per row: "
+                 + self._triptych_words())]
+
+    def _triptych_words(self) -> str:
+        return ("the input from domain A | G(input), its translation to B | F(G(input)), translated back to A "
+                "(close to the input when the cycle holds)" if self.cyclic else
+                "the input | G(input), the translation | the true target")
+
+    def picture_caption(self) -> str:
+        """What the training loop's picture (``save_picture``) shows, in words."""
+        return ("The same held-out examples at every step, in two columns of triptychs: "
+                + self._triptych_words() + ".")
 
     def report_commands(self, run_dir: Path) -> list[str]:
         back = f"ganforge translate {run_dir} --input FOLDER --out translated_BtoA --direction BtoA"
