@@ -305,3 +305,24 @@ def test_gallery_lists_the_pretrained_models_on_a_first_start_and_opens_them(cli
     assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
     assert client.get("/api/runs/pretrained:nope/grid.png").status_code == 404
     assert not (tmp_path / "runs").exists()  # listing and opening them wrote nothing
+
+
+def test_substep_command_sends_a_labelled_frame_and_settings_report_applied(client):
+    ws, hello, _ = open_session(client)
+    assert list(hello["substeps"])[:2] == ["noise", "generate"] and hello["kl"]["alpha"] > 0
+    ws.send_json({"type": "substep", "name": "classify"})
+    state, frames = until(ws, "state")
+    (h, arrays), = frames
+    assert h["substep"]["name"] == "classify" and h["substep"]["box"] == "D" and state["cycle"] == 3
+    assert "step_real" in arrays and "step_fake" in arrays and h["step"] == 0
+    ws.send_json({"type": "substep", "name": "bogus"})
+    assert "unknown sub-step" in until(ws, "error")[0]["message"]
+    ws.send_json({"type": "settings", "values": {"lr_d": -1}})
+    assert until(ws, "state")[0]["applied"] is False  # refused: the page keeps its error message
+    ws.send_json({"type": "settings", "values": {"lr_d": 1e-3}})
+    state, _ = until(ws, "state")
+    assert state["applied"] is True and state["cycle"] == 0  # accepted (the half-done iteration was finished)
+    ws.send_json({"type": "step"})
+    (h, _), = until(ws, "state")[1]
+    assert h["substep"] is None and h["step"] == 2 and h["flow"]["D"]["real"] == h["flow"]["D"]["real"]
+    ws.__exit__(None, None, None)

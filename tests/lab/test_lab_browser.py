@@ -138,3 +138,107 @@ def test_gallery_shows_runs_and_refuses_outside_paths(server, page):
     page.wait_for_selector("#g-grid", state="visible")
     page.wait_for_function("() => document.querySelector('#g-grid').naturalWidth > 0")
     assert "floor" in page.inner_text("#run-info")
+    if page.is_visible("#g-interp-box"):  # the latent walk says what it moves
+        page.wait_for_function("() => document.querySelector('#g-interp-label').innerText.includes('slerp')")
+        assert "seed 0" in page.inner_text("#g-interp-label") and "z_A" in page.inner_text("#g-interp-label")
+
+
+def test_gallery_2d_view_has_legend_heat_scale_metrics_and_curves(server, page):
+    url, runs = server
+    page.goto(url)
+    page.wait_for_function("() => window.lab && lab.frame")
+    page.evaluate("lab.send({type: 'settings', values: {g_width: 16, d_width: 16, batch_size: 32, speed: 3}})")
+    page.evaluate("lab.send({type: 'play'})")
+    page.wait_for_function("() => lab.step >= 30", timeout=30_000)
+    page.evaluate("lab.send({type: 'pause'})")
+    page.evaluate("lab.send({type: 'save', name: 'curvy'})")
+    page.wait_for_function("() => document.querySelector('#message').innerText.includes('saved')")
+    page.goto(url + "#run=curvy")
+    page.wait_for_selector("#g-scatter-box", state="visible")
+    page.wait_for_function("() => lab.gallery && lab.gallery.name === 'curvy'")
+    box = page.inner_text("#g-scatter-box")
+    assert "real" in box and "generated" in box  # the legend
+    assert page.inner_text("#g-heat-lo") and page.inner_text("#g-heat-hi")  # the heat scale's ends
+    assert "least-squares" in page.inner_text("#g-heat-legend") and "critic" not in page.inner_text("#g-heat-legend")
+    metrics = page.inner_text("#g-metrics")
+    assert "W1" in metrics and "modes captured" in metrics
+    modes = page.evaluate("""() => [...document.querySelectorAll('#g-metrics tr')]
+        .find((r) => r.innerText.includes('modes')).cells[1].innerText""")
+    assert modes.isdigit()  # a count, shown as "8", not "8.00"
+    curves = page.evaluate("lab.gallery.curves")
+    assert len(curves["Loss/D"]) >= 2 and len(curves["Loss/G"]) >= 2
+    painted = page.evaluate("""() => { const c = document.querySelector('#g-curves');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
+    assert painted > 200  # the loss curves are drawn
+
+
+def test_model_graph_step_by_step_and_readable_views(server, page):
+    url, _ = server
+    page.goto(url)
+    page.wait_for_function("() => window.lab && lab.frame && document.querySelector('#sub-noise')")
+    page.evaluate("lab.send({type: 'settings', values: {g_width: 16, d_width: 16, batch_size: 32, d_steps: 2}})")
+    page.wait_for_function("() => lab.settings.g_width === 16 && lab.settings.d_steps === 2")
+    assert page.locator("#graph .box").count() == 8
+    assert page.text_content("#box-D .title") == "discriminator"  # the preset's LSGAN
+    assert "critic" not in page.inner_text("#heat-legend")
+    before = page.text_content("#box-loss")
+    page.click("#step")
+    page.wait_for_function("() => lab.step === 1")
+    page.wait_for_function("(old) => document.querySelector('#box-loss').textContent !== old", arg=before)
+    assert "k = 2" in page.text_content("#box-D")
+
+    # every sub-step button, in order: the server reports which network moved
+    order = ["noise", "generate", "classify", "d_loss", "d_update"] * 2 + ["g_forward", "g_loss", "g_grad",
+                                                                           "g_update"]
+    boxes = {"noise": "z", "generate": "G", "classify": "D", "d_loss": "loss", "d_update": "D", "g_forward": "G",
+             "g_loss": "loss", "g_grad": "grad", "g_update": "G"}
+    last = None
+    for i, name in enumerate(order):
+        page.click(f"#sub-{name}")
+        page.wait_for_function(f"() => lab.frame.header.substep && lab.frame.header.substep.cycle === {(i + 1) % 14}")
+        sub = page.evaluate("lab.frame.header.substep")
+        assert sub["name"] == name
+        if last is not None:
+            assert (sub["params"]["D"] != last["D"]) == (name == "d_update"), name
+            assert (sub["params"]["G"] != last["G"]) == (name == "g_update"), name
+        last = sub["params"]
+        assert page.evaluate(f"document.querySelector('#box-{boxes[name]}').classList.contains('active')"), name
+        assert sub["label"].split(":")[0] in page.inner_text("#sub-caption")
+        if name == "generate":
+            assert page.evaluate("!!lab.frame.arrays.step_fake && !!lab.frame.arrays.step_real")
+        if name == "g_grad":
+            assert page.evaluate("!!lab.frame.arrays.step_arrows")
+            assert "px = |∇| of 1" in page.inner_text("#arrow-legend")
+    assert page.evaluate("lab.step") == 2
+    assert page.evaluate("document.querySelector('#sub-noise').classList.contains('next')")
+
+    page.fill("#slowmo-ms", "100")
+    page.click("#slowmo")  # slow motion: the sub-steps play by themselves
+    page.wait_for_function("() => lab.frame.header.substep && lab.frame.header.substep.cycle >= 3", timeout=20_000)
+    page.click("#slowmo")
+    assert page.evaluate("lab.slowmo") is False
+
+    page.hover("#box-D")
+    assert page.evaluate("lab.highlight") == "heat"
+    page.click("#box-loss")
+    page.mouse.move(5, 5)
+    assert page.evaluate("lab.highlight") == "curves" and "lit" in page.get_attribute("#curves", "class")
+    page.click("#box-fake")
+    assert page.evaluate("lab.highlight") == "fake"
+
+    # an error banner goes away once the value is fixed
+    page.fill("#set-lr_d", "-1")
+    page.dispatch_event("#set-lr_d", "change")
+    page.wait_for_function("() => document.querySelector('#message').innerText.includes('lr_d must be between')")
+    page.fill("#set-lr_d", "0.001")
+    page.dispatch_event("#set-lr_d", "change")
+    page.wait_for_function("() => document.querySelector('#message').hidden")
+
+    page.select_option("#set-loss", "wgan-gp")  # labels follow the loss
+    page.wait_for_function("() => lab.frame.header.flow.loss === 'wgan-gp'")
+    assert page.text_content("#box-D .title") == "critic" and "critic" in page.inner_text("#heat-legend")
+    page.wait_for_function("() => document.querySelector('#metrics').innerText.includes('modes')")
+    modes = page.evaluate("""() => [...document.querySelectorAll('#metrics tr')]
+        .find((r) => r.innerText.includes('modes')).cells[1].innerText""")
+    assert modes.isdigit()

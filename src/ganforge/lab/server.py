@@ -13,10 +13,13 @@ Routes:
     GET /api/runs/{name}/interpolate.png      image runs: step t of latent walks (slerp)
 
 WebSocket commands (JSON text, at most MAX_MESSAGE bytes): ``{"type": "play" | "pause" | "step" |
-"reset" | "ping"}``, ``{"type": "settings", "values": {...}}``, ``{"type": "points", "points":
-[[x, y], ...]}``, ``{"type": "save", "name": "..."}``. Replies: ``hello`` (controls, bounds and
-current settings), ``state``, ``error`` (a message for the user), ``saved``, ``pong`` as JSON
-text; frames as binary (``session.encode_frame``).
+"reset" | "ping"}``, ``{"type": "substep", "name": optional}`` (Algorithm 1 one sub-step at a
+time, ``session.SUBSTEPS``; the page's slow motion sends these with pauses), ``{"type":
+"settings", "values": {...}}``, ``{"type": "points", "points": [[x, y], ...]}``, ``{"type":
+"save", "name": "..."}``. Replies: ``hello`` (controls, bounds, current settings, the sub-steps),
+``state`` (``applied``: true after settings that were accepted, so the page clears an earlier
+refusal), ``error`` (a message for the user), ``saved``, ``pong`` as JSON text; frames as
+binary (``session.encode_frame``).
 
 Hardening: serve() binds 127.0.0.1 unless told otherwise and warns when it is not. Every HTTP
 request and WebSocket handshake must name the address the server is bound to (:class:`AddressGuard`,
@@ -52,13 +55,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ganforge.errors import GanforgeError
 from ganforge.lab.gallery import Gallery, GalleryError, views
-from ganforge.lab.session import LabError, LabSession, schema
+from ganforge.lab.session import SUBSTEPS, LabError, LabSession, schema
+from ganforge.metrics.divergences import PSEUDO_COUNT
 
 MAX_MESSAGE = 64 * 1024  # bytes of one WebSocket message the app reads (drawn points fit easily)
 WS_MAX_SIZE = 1024 * 1024  # uvicorn drops the connection above this, before the app sees the message
 MAX_QUEUE = 32  # commands waiting for the session
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
-COMMANDS = ("play", "pause", "step", "reset", "ping", "settings", "points", "save")
+COMMANDS = ("play", "pause", "step", "substep", "reset", "ping", "settings", "points", "save")
 INTERP_STEPS = 12  # positions of the interpolation slider
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # the names of the default bind, all accepted for any loopback bind
 WILDCARD = ("0.0.0.0", "::", "")  # every interface: the loopback names and this machine's hostname
@@ -192,6 +196,29 @@ class AddressGuard:
             await send({"type": "websocket.close", "code": 1008, "reason": reason})
 
 
+def _curves(history: list[dict[str, Any]], run: Any, n: int, seed: int, points: int = 200) -> dict[str, Any]:
+    """A run's logged curves (Loss/D, Loss/G, each Metric/*: at most ``points`` [step, value] pairs each) and
+    the last finite value of each metric, for the gallery's 2-D view; a run that logged no metric gets them
+    computed now (``quick_metrics`` on ``n`` samples), and ``metrics_source`` says which."""
+    keys = ["Loss/D", "Loss/G"] + sorted({k for r in history for k in r if k.startswith("Metric/")})
+    curves: dict[str, list[list[float]]] = {}
+    last: dict[str, float] = {}
+    for key in keys:
+        pts = [[float(r["step"]), float(r[key])] for r in history
+               if key in r and isinstance(r[key], (int, float)) and np.isfinite(r[key])]
+        if pts:
+            stride = max(1, -(-len(pts) // points))
+            curves[key] = pts[::stride] if pts[::stride][-1] == pts[-1] else pts[::stride] + [pts[-1]]
+            if key.startswith("Metric/"):
+                last[key] = pts[-1][1]
+    source = "logged"
+    if not last:
+        from ganforge.metrics.sampled import quick_metrics
+
+        last, source = quick_metrics(run.sampler, n, seed=seed), "computed"
+    return {"curves": curves, "metrics": last, "metrics_source": source}
+
+
 def _png(img: Any) -> Response:
     """A (C, H, W) float tensor in [0, 1] as a PNG response."""
     from ganforge.pixels import save_image
@@ -256,7 +283,7 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
         r3 = lambda a: np.round(np.asarray(a, dtype=np.float64), 4).tolist()  # noqa: E731
         return {"name": name, "step": run.step, "loss": run.config.loss.name, "bounds": list(bounds), "real": r3(real),
                 "fake": r3(fake), "heat": r3(np.nan_to_num(heat)), "res": res,
-                "prob": run.config.loss.name in ("minimax", "ns")}
+                "prob": run.config.loss.name in ("minimax", "ns"), **_curves(run.history, run, n, seed)}
 
     @app.get("/api/runs/{name}/grid.png")
     def grid(name: str, n: int = Query(64, ge=1, le=256), seed: int = Query(0, ge=0, le=2**31 - 1),
@@ -315,7 +342,9 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
         try:
             session = await asyncio.to_thread(LabSession, None, device)
             await ws.send_json({"type": "hello", "schema": schema(), "settings": session.current(),
-                                "runs": str(gallery.root), "max_message": MAX_MESSAGE})
+                                "runs": str(gallery.root), "max_message": MAX_MESSAGE,
+                                "substeps": {k: {"box": b, "label": lbl} for k, (b, lbl) in SUBSTEPS.items()},
+                                "kl": {"alpha": PSEUDO_COUNT, "bins": session.cfg.eval.bins}})
             await ws.send_bytes(await asyncio.to_thread(session.frame, True))
             queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
             tasks = [asyncio.create_task(_receive(ws, queue)),
@@ -377,8 +406,9 @@ async def _drive(ws: WebSocket, session: LabSession, queue: asyncio.Queue[dict[s
     """Apply commands between frames and, while playing, train and send frames. The only sender."""
     playing = False
 
-    async def state() -> None:
-        await ws.send_json({"type": "state", "playing": playing, "step": session.step, "settings": session.current()})
+    async def state(applied: bool = False) -> None:
+        await ws.send_json({"type": "state", "playing": playing, "step": session.step, "settings": session.current(),
+                            "cycle": session.cycle, "applied": applied})
 
     while True:
         cmds = [] if playing else [await queue.get()]
@@ -398,6 +428,11 @@ async def _drive(ws: WebSocket, session: LabSession, queue: asyncio.Queue[dict[s
                     playing = False
                     await ws.send_bytes(await asyncio.to_thread(session.advance, 1, True))
                     await state()
+                elif kind == "substep":
+                    playing = False
+                    name = cmd.get("name")
+                    await ws.send_bytes(await asyncio.to_thread(session.substep, name if name is None else str(name)))
+                    await state()
                 elif kind == "reset":
                     await asyncio.to_thread(session.build)
                     await ws.send_bytes(await asyncio.to_thread(session.frame, True))
@@ -406,11 +441,11 @@ async def _drive(ws: WebSocket, session: LabSession, queue: asyncio.Queue[dict[s
                     restarted = await asyncio.to_thread(session.apply, cmd.get("values"))
                     if restarted:
                         await ws.send_bytes(await asyncio.to_thread(session.frame, True))
-                    await state()
+                    await state(applied=True)
                 elif kind == "points":
                     await asyncio.to_thread(session.set_points, cmd.get("points"))
                     await ws.send_bytes(await asyncio.to_thread(session.frame, True))
-                    await state()
+                    await state(applied=True)
                 elif kind == "save":
                     name = cmd.get("name") or time.strftime("lab-%Y%m%d-%H%M%S")
                     run_dir = gallery.root / gallery.check_name(name)

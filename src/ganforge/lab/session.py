@@ -20,7 +20,23 @@ The header's ``arrays`` lists ``[name, length]`` in payload order: ``real`` and 
 (N x 2 points, data coordinates), ``arrows`` (N x 2: minus the gradient of the generator
 loss with respect to each fake point, per sample, in data units), ``heat`` (R x R values of
 D over ``bounds``, row i = y_i), ``manifold`` (G on a regular latent grid of
-``manifold_shape``, x 2).
+``manifold_shape``, x 2). Every header has ``flow`` (what each box of the page's model graph
+shows: the noise, the fakes' spread and how many lie outside ``bounds``, mean D on real and fake).
+
+Step by step (Goodfellow et al., Algorithm 1, one iteration split into its sub-steps)::
+
+    session.substep()                 # the next of SUBSTEPS: draw noise, generate, classify, D loss, D update
+    session.substep("g_update")       # ... up to and including G's update (the iteration ends: step + 1)
+
+The k rounds of ``noise .. d_update`` and then ``g_forward .. g_update`` do exactly what one
+``train_iteration`` does: the sub-steps that only show (noise, generate, classify, losses,
+gradient arrows) save the global RNG state before they draw the batch and the noise, and each
+update restores it and runs the recipe's own phase (``D`` or ``G``: its step function, one
+optimiser step of that network only), so the phase draws the same batch and noise the
+sub-steps showed, and step-by-step training follows the same trajectory as Step.
+A sub-step frame's header has ``substep`` (its name, label, box, round, the numbers it
+computed) and extra arrays ``step_real``, ``step_fake``, ``step_arrows`` (the batch, data
+coordinates) and ``step_z`` (the noise batch's first two coordinates).
 """
 
 from __future__ import annotations
@@ -42,6 +58,7 @@ import torch
 from ganforge import losses
 from ganforge.checkpoint import atomic_write_text
 from ganforge.config import TOY_DISTRIBUTIONS, Config, to_dict
+from ganforge.dist import phase_models
 from ganforge.errors import GanforgeError
 from ganforge.loop import save_state, seed_everything, train_iteration
 from ganforge.losses import ADVERSARIAL as LOSSES
@@ -54,6 +71,7 @@ from ganforge.viz import toy_bounds
 
 N_VIEW = 512  # points of each kind in a frame
 HEAT_RES = 48  # D's heat map: HEAT_RES x HEAT_RES values
+REAL_STRIDE = 4  # the graph's mean D(real) scores every REAL_STRIDE-th shown real point (frame cost)
 MANIFOLD_1D = 128  # latent grid for z_dim = 1
 MANIFOLD_2D = 21  # latent grid side for z_dim >= 2 (a 2-D slice: the other coordinates 0)
 Z_RANGE = 2.5  # the latent grid spans [-Z_RANGE, Z_RANGE]
@@ -64,6 +82,23 @@ MAX_POINTS = 2000  # user-drawn points
 POINT_LIMIT = 100.0  # |coordinate| of a drawn point
 DRAW = "draw"  # the distribution name of user-drawn points (trained as data.name=points)
 OPEN_ENDED = 1_000_000  # train.steps of a live session: it runs until paused
+PROB_LOSSES = ("minimax", "ns")  # D(x) = sigmoid(logit) is a probability: a discriminator, not a critic
+
+#: The sub-steps of one iteration (Goodfellow et al., Algorithm 1): name -> (graph box, label).
+#: The D sub-steps run k = train.d_steps times, then the G sub-steps once.
+D_SUBSTEPS = ("noise", "generate", "classify", "d_loss", "d_update")
+G_SUBSTEPS = ("g_forward", "g_loss", "g_grad", "g_update")
+SUBSTEPS: dict[str, tuple[str, str]] = {
+    "noise": ("z", "draw noise z ~ p(z) and a real batch x ~ p_data"),
+    "generate": ("G", "generate fakes G(z)"),
+    "classify": ("D", "classify real and fake: D(x), D(G(z))"),
+    "d_loss": ("loss", "D's loss on real and fake"),
+    "d_update": ("D", "update D: one optimiser step of D only (G frozen)"),
+    "g_forward": ("G", "G forward: new noise z, fakes G(z), scored by D"),
+    "g_loss": ("loss", "G's loss on D(G(z))"),
+    "g_grad": ("x", "gradient arrows: minus d loss_G / d x on each fake"),
+    "g_update": ("G", "update G: one optimiser step of G only (D frozen)"),
+}
 
 
 class LabError(GanforgeError):
@@ -234,10 +269,15 @@ class LabSession:
         self.diverged = ""
         g = torch.Generator().manual_seed(cfg.seed + 1)
         self.z_view = torch.randn(N_VIEW, cfg.model.z_dim, generator=g).to(self.device)  # fixed: points move
+        self.z_stats = {"dist": "normal", "dim": int(cfg.model.z_dim), "mean": float(self.z_view.mean()),
+                        "std": float(self.z_view.std())}
         self.real = self.model.real(N_VIEW, seed=cfg.seed + 2)  # (N, 2) data coordinates
         self.bounds = toy_bounds(self.model.real(2000, seed=cfg.seed + 3), margin=0.25)
         z_grid, self.manifold_shape = latent_grid(cfg.model.z_dim)
         self.z_grid = z_grid.to(self.device)
+        self.cycle = 0  # sub-steps done in the current iteration (0: at an iteration's start)
+        self.pending: dict[str, Any] = {}  # what the last sub-steps computed (tensors), for the frame
+        self.step_info: dict[str, float] = {}  # the numbers this iteration's sub-steps computed
 
     def apply(self, values: Any) -> bool:
         """Change settings; returns True when training restarted (anything but the live settings changed).
@@ -248,6 +288,8 @@ class LabSession:
         merged = {**self.values, **new}
         cfg = self.config(merged)  # raises for a combination the config refuses (e.g. batch vs. pack)
         restart = any(k not in self.values or self.values[k] != v for k, v in new.items() if not SETTINGS[k].live)
+        if not restart and self.cycle:
+            self.finish_cycle()  # a half-done iteration ends with the old k before k or a rate changes
         self.values = merged
         if restart:
             self.build()
@@ -289,11 +331,185 @@ class LabSession:
     def advance(self, iterations: int, metrics: bool | None = None) -> bytes:
         """Run ``iterations`` training iterations, then draw a frame (with metrics every METRICS_SECONDS)."""
         t0 = time.perf_counter()
+        if self.cycle:  # a half-done step-by-step iteration is finished first: it counts as one of them
+            self.finish_cycle()
+            iterations -= 1
         for _ in range(iterations):
             train_iteration(self.recipe, self.step, self.accum, self.counts)
             self.step += 1
+        self.pending.clear()  # the frame shows training, not a sub-step
         self.elapsed += time.perf_counter() - t0
         return self.frame(metrics)
+
+    # ---------------------------------------------------------------- step by step (Algorithm 1)
+
+    def substeps(self) -> list[tuple[str, int]]:
+        """The current iteration's sub-steps as (name, round): k rounds of D_SUBSTEPS, then G_SUBSTEPS."""
+        k = int(self.cfg.train.d_steps)
+        return [(n, r) for r in range(k) for n in D_SUBSTEPS] + [(n, 0) for n in G_SUBSTEPS]
+
+    def next_substep(self) -> tuple[str, int]:
+        """(name, round) of the sub-step the next :meth:`substep` call runs."""
+        return self.substeps()[self.cycle]
+
+    def finish_cycle(self) -> None:
+        """Run the rest of a half-done step-by-step iteration (nothing at an iteration's start)."""
+        while self.cycle:
+            self._substep()
+
+    def substep(self, name: str | None = None) -> bytes:
+        """Run the next sub-step of the iteration (or every one up to and including the next ``name``); a frame.
+
+        The frame's header ``substep`` says what ran; LabError for an unknown name.
+        """
+        if name is not None and name not in SUBSTEPS:
+            raise LabError(f"unknown sub-step {str(name)[:40]!r}; known: {', '.join(SUBSTEPS)}")
+        if self.diverged:
+            raise LabError(self.diverged)
+        t0 = time.perf_counter()
+        for _ in range(len(self.substeps())):
+            done = self._substep()
+            if name is None or done == name:
+                break
+        self.elapsed += time.perf_counter() - t0
+        return self.frame(self.cycle == 0)
+
+    def _rng(self) -> Any:
+        return torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+
+    def _save_rng(self) -> None:
+        self.pending["rng"] = (torch.get_rng_state(), self._rng())
+
+    def _restore_rng(self) -> None:
+        cpu, dev = self.pending["rng"]
+        torch.set_rng_state(cpu)
+        if dev is not None:
+            torch.cuda.set_rng_state(dev, self.device)
+
+    def _phase(self, name: str) -> Any:
+        return next(p for p in self.recipe.phases if p.name == name)
+
+    def _run_phase_once(self, phase: Any) -> dict[str, float]:
+        """One update of ``phase`` as ``loop.train_iteration`` runs it (one of its repeats): only its network
+        trainable, the recipe's own step function, one optimiser step; logged values into the frame's averages."""
+        recipe = self.recipe
+        for key, m in recipe.models.items():
+            m.requires_grad_(key == phase.module)
+        opt = recipe.optimizers[phase.module]
+        batch = recipe.next_batch()
+        opt.zero_grad(set_to_none=True)
+        with recipe.autocast():
+            loss, logs = phase.step(phase_models(recipe.models, phase.module), batch)
+        scaler = recipe.scaler
+        (loss if scaler is None else scaler.scale(loss)).backward()
+        if scaler is None:
+            opt.step()
+        else:
+            scaler.step(opt)
+            scaler.update()
+        if phase.after_step is not None:
+            phase.after_step(recipe.models)
+        for k, v in logs.items():
+            self.accum[k] = self.accum[k] + v.float() if k in self.accum else v.float()
+            self.counts[k] = self.counts.get(k, 0) + 1
+        return {k: float(v) for k, v in logs.items()}
+
+    def _d_of(self, logits: torch.Tensor) -> torch.Tensor:
+        """D's output as the page shows it: a probability for minimax/ns, the raw score otherwise."""
+        return torch.sigmoid(logits) if self.cfg.loss.name in PROB_LOSSES else logits
+
+    def _substep(self) -> str:
+        """Run one sub-step; returns its name. The display sub-steps compute without touching any parameter."""
+        name, r = self.next_substep()
+        p, kind = self.pending, self.cfg.loss.name
+        B, z_dim = self.cfg.train.batch_size, self.cfg.model.z_dim
+        G, D = self.recipe.models["G"], self.recipe.models["D"]
+        info: dict[str, float] = {}
+        if name in ("noise", "g_forward"):
+            if self.cycle == 0:
+                self.step_info = {}  # the numbers of this iteration's sub-steps so far
+            p.clear()
+            self._save_rng()  # the update replays from here: the phase draws this batch and this noise
+            batch = self.recipe.next_batch()  # what train_iteration draws before the phase's step
+            z = torch.randn(B, z_dim, device=self.device)  # the phase's noise (gan.d_step / g_step)
+            self._restore_rng()  # nothing else draws from this state before the update replays it
+            p["z"] = z
+            if name == "noise":
+                p["real"] = batch["x"]
+            else:
+                with torch.no_grad():
+                    p["fake"] = G(z)  # (B, 2) training coordinates
+                    p["logits_fake"] = D(p["fake"])
+                info["D_fake"] = float(self._d_of(p["logits_fake"]).mean())
+            info["z_mean"], info["z_std"] = float(z.mean()), float(z.std())
+        elif name == "generate":
+            with torch.no_grad():
+                p["fake"] = G(p["z"])  # detached, as in D's phase: no graph into G
+        elif name == "classify":
+            with torch.no_grad():
+                logits = D(torch.cat([p["real"], p["fake"]]))  # one pass over (2B, 2), as gan.d_step does
+            p["logits_real"], p["logits_fake"] = logits.chunk(2)
+            info["D_real"] = float(self._d_of(p["logits_real"]).mean())
+            info["D_fake"] = float(self._d_of(p["logits_fake"]).mean())
+        elif name == "d_loss":
+            info["loss_D"] = float(losses.d_loss(kind, p["logits_real"], p["logits_fake"]))
+        elif name == "d_update":
+            self._restore_rng()
+            logs = self._run_phase_once(self._phase("D"))
+            info["loss_D_update"] = logs.get("Loss/D", math.nan)
+            if r == self.cfg.train.d_steps - 1:  # other D phases due now (lazy R1), after the k updates
+                for phase in self.recipe.phases:
+                    if phase.name not in ("D", "G") and self.step % phase.interval == 0:
+                        self._run_phase_once(phase)
+        elif name == "g_loss":
+            info["loss_G"] = float(losses.g_loss(kind, p["logits_fake"]))
+        elif name == "g_grad":
+            fake = p["fake"].detach().requires_grad_(True)  # (B, 2)
+            with torch.enable_grad():
+                (grad,) = torch.autograd.grad(losses.g_loss(kind, D(fake)), fake)  # D's parameters get none
+            scale = float(self.recipe.extra_state["data_scale"])
+            p["arrows"] = -grad * (len(fake) / scale)  # per sample, data coordinates (as the frame's arrows)
+            info["grad_mean"] = float(p["arrows"].norm(dim=1).mean())
+        elif name == "g_update":
+            self._restore_rng()
+            logs = self._run_phase_once(self._phase("G"))
+            info["loss_G_update"] = logs.get("Loss/G", math.nan)
+            for sched in self.recipe.schedulers.values():
+                sched.step()
+            self.step += 1
+        self.step_info.update(info)
+        p["last"], p["round"] = name, r
+        self.cycle = (self.cycle + 1) % len(self.substeps())
+        return name
+
+    def _substep_header(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The ``substep`` header entry and extra arrays of the last sub-step (empty when none ran)."""
+        p = self.pending
+        if "last" not in p:
+            return {}, {}
+        name = p["last"]
+        box, label = SUBSTEPS[name]
+        nxt, nxt_round = self.next_substep()
+        header = {"name": name, "label": label, "box": box, "round": p["round"], "k": int(self.cfg.train.d_steps),
+                  "next": nxt, "next_round": nxt_round, "cycle": self.cycle, "length": len(self.substeps()),
+                  "info": {k: v for k, v in self.step_info.items() if math.isfinite(v)},
+                  "params": self.param_sums()}
+        arrays: dict[str, np.ndarray] = {}
+        if "real" in p:
+            arrays["step_real"] = self._to_data(p["real"])
+        if "fake" in p and name not in ("noise",):
+            arrays["step_fake"] = self._to_data(p["fake"].detach())
+        if "arrows" in p:
+            arrays["step_arrows"] = p["arrows"].detach().cpu().numpy()
+        if "z" in p:
+            z = p["z"][:, :2] if p["z"].shape[1] >= 2 else torch.cat([p["z"], torch.zeros_like(p["z"])], 1)
+            arrays["step_z"] = z.cpu().numpy()
+        return header, arrays
+
+    def param_sums(self) -> dict[str, float]:
+        """A fingerprint of each network's parameters (sum of |w|, float64): tests see which network moved."""
+        return {name: float(sum(p.detach().double().abs().sum() for p in self.recipe.models[name].parameters()))
+                for name in ("G", "D")}
 
     def _losses(self) -> dict[str, float]:
         """Average logged values since the last frame: the one host sync per frame."""
@@ -320,18 +536,30 @@ class LabSession:
         self.frames += 1
         if logs:
             self.history.append({"step": self.step, **logs, **(self.metrics if metrics else {})})
-        fake, arrows = self._fake_and_arrows()
-        heat = self._heat()
+        fake, arrows, d_fake = self._fake_and_arrows()
+        heat, d_real = self._heat()
         manifold = self._to_data(self._generate(self.z_grid))
+        xmin, xmax, ymin, ymax = self.bounds
+        inside = (fake[:, 0] >= xmin) & (fake[:, 0] <= xmax) & (fake[:, 1] >= ymin) & (fake[:, 1] <= ymax)
+        finite = np.isfinite(fake).all(axis=1)
+        flow = {"z": self.z_stats,
+                "fake": {"n": len(fake), "outside": int(len(fake) - inside.sum()),
+                         "mean": np.nan_to_num(fake[finite].mean(0) if finite.any() else np.zeros(2)).tolist(),
+                         "std": np.nan_to_num(fake[finite].std(0) if finite.any() else np.zeros(2)).tolist()},
+                "D": {"real": d_real, "fake": d_fake}, "loss": self.cfg.loss.name, "k": int(self.cfg.train.d_steps),
+                "G": [int(self.cfg.model.g_depth), int(self.cfg.model.g_width)],
+                "Dnet": [int(self.cfg.model.d_depth), int(self.cfg.model.d_width)],
+                "batch": int(self.cfg.train.batch_size)}
+        sub, extra = self._substep_header()
         header = {
             "step": self.step, "losses": {k: v for k, v in logs.items() if math.isfinite(v)},
             "metrics": self.metrics if metrics else None, "bounds": list(self.bounds), "heat_res": HEAT_RES,
             "heat_range": [float(heat.min()), float(heat.max())], "prob": self.cfg.loss.name in ("minimax", "ns"),
             "manifold_shape": list(self.manifold_shape), "grad_mean": float(np.linalg.norm(arrows, axis=1).mean()),
-            "diverged": self.diverged,
+            "diverged": self.diverged, "flow": flow, "substep": sub or None,
         }
         return encode_frame(header, {"real": self.real, "fake": fake, "arrows": arrows, "heat": heat,
-                                     "manifold": manifold})
+                                     "manifold": manifold, **extra})
 
     def _to_data(self, x: torch.Tensor) -> np.ndarray:
         return self.model.to_data(x).float().cpu().numpy()
@@ -340,24 +568,30 @@ class LabSession:
         with eval_mode(self.recipe.models["G"]):
             return self.recipe.models["G"](z)  # (N, 2) training coordinates
 
-    def _fake_and_arrows(self) -> tuple[np.ndarray, np.ndarray]:
-        """Fake points and minus the gradient of the generator loss w.r.t. each of them (data units)."""
+    def _fake_and_arrows(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Fake points, minus the gradient of the generator loss w.r.t. each of them (data units), mean D(fake)."""
         fake = self._generate(self.z_view).requires_grad_(True)  # (N, 2)
         with torch.enable_grad():
-            loss_G = losses.g_loss(self.cfg.loss.name, self.recipe.models["D"](fake))
+            logits = self.recipe.models["D"](fake)  # (N, 1)
+            loss_G = losses.g_loss(self.cfg.loss.name, logits)
             (grad,) = torch.autograd.grad(loss_G, fake)  # (N, 2); D's parameters get no gradient
         scale = float(self.recipe.extra_state["data_scale"])
         arrows = (-grad * (len(fake) / scale)).cpu().numpy()  # per-sample loss, in data coordinates
-        return self._to_data(fake.detach()), arrows
+        d_fake = float(self._d_of(logits.detach()).mean())
+        return self._to_data(fake.detach()), arrows, d_fake if math.isfinite(d_fake) else 0.0
 
-    def _heat(self) -> np.ndarray:
-        """D over a HEAT_RES^2 grid of ``bounds`` (D(x) for minimax/ns, the raw critic otherwise)."""
+    def _heat(self) -> tuple[np.ndarray, float]:
+        """D over a HEAT_RES^2 grid of ``bounds`` (D(x) for minimax/ns, the raw critic otherwise), mean D(real)."""
         xmin, xmax, ymin, ymax = self.bounds
         xs = np.linspace(xmin, xmax, HEAT_RES, dtype=np.float32)
         ys = np.linspace(ymin, ymax, HEAT_RES, dtype=np.float32)
         gx, gy = np.meshgrid(xs, ys)  # gx[i, j] = xs[j], gy[i, j] = ys[i]
-        values = self.model.score(np.stack([gx.ravel(), gy.ravel()], 1))  # (R*R,)
-        return np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        real = self.real[::REAL_STRIDE]  # mean D(real) for the graph: every 4th shown real point is enough
+        values = self.model.score(np.concatenate([np.stack([gx.ravel(), gy.ravel()], 1), real]))  # (R*R + N/4,)
+        d_real = float(values[HEAT_RES * HEAT_RES:].mean())
+        heat = values[:HEAT_RES * HEAT_RES]
+        return (np.nan_to_num(heat.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0),
+                d_real if math.isfinite(d_real) else 0.0)
 
     # ---------------------------------------------------------------- saving
 

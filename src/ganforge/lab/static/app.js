@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const lab = {
   ws: null, settings: {}, schema: {}, playing: false, step: 0, frames: 0, frame: null,
   losses: [], w1: [], drawn: [], layers: { heat: true, real: true, fake: true, arrows: true, manifold: false },
+  highlight: null, pinned: null, substeps: {}, slowmo: false, kl: null, cycle: 0,
   send(obj) { if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(obj)); },
 };
 window.lab = lab;
@@ -35,12 +36,18 @@ function connect() {
     const msg = JSON.parse(ev.data);
     if (msg.type === "hello") {
       lab.schema = msg.schema;
+      lab.substeps = msg.substeps || {};
+      lab.kl = msg.kl || null;
       buildControls(msg.schema, msg.settings);
+      buildSubsteps();
       $("runs-root").textContent = msg.runs;
     } else if (msg.type === "state") {
       setPlaying(msg.playing);
       syncControls(msg.settings);
+      lab.cycle = msg.cycle || 0;
+      if (msg.applied && !$("message").classList.contains("ok")) showMessage("");  // the value is fixed now
     } else if (msg.type === "error") {
+      stopSlowmo();
       showMessage(msg.message);
     } else if (msg.type === "saved") {
       showMessage(`saved ${msg.path} at step ${msg.step}: ganforge resume/sample/eval ${msg.path}`, true);
@@ -122,9 +129,11 @@ function syncControls(values) {
   $("draw-mode").checked = values.distribution === "draw" || $("draw-mode").checked;
 }
 
-$("play").onclick = () => lab.send({ type: lab.playing ? "pause" : "play" });
-$("step").onclick = () => lab.send({ type: "step" });
-$("reset").onclick = () => { lab.losses = []; lab.w1 = []; lab.send({ type: "reset" }); };
+$("play").onclick = () => { stopSlowmo(); lab.send({ type: lab.playing ? "pause" : "play" }); };
+$("step").onclick = () => { stopSlowmo(); lab.send({ type: "step" }); };
+$("reset").onclick = () => {
+  stopSlowmo(); lab.losses = []; lab.w1 = []; showMessage(""); lab.send({ type: "reset" });
+};
 $("speed").oninput = () => { $("speed-value").textContent = $("speed").value; };
 $("speed").onchange = () => lab.send({ type: "settings", values: { speed: Number($("speed").value) } });
 $("save").onclick = () => lab.send({ type: "save", name: $("save-name").value.trim() || null });
@@ -166,24 +175,112 @@ $("draw-train").onclick = () => {
 
 // ------------------------------------------------------------------ the plane
 
-function heatColor(t) {  // t in [0, 1]: purple (looks fake to D) -> white -> green (looks real)
-  t = Math.min(1, Math.max(0, t));
-  const a = [142, 36, 170], w = [250, 250, 250], b = [46, 125, 50];
-  const [c0, c1, u] = t < 0.5 ? [a, w, t * 2] : [w, b, t * 2 - 1];
-  return [0, 1, 2].map((i) => Math.round(c0[i] + (c1[i] - c0[i]) * u));
+// Colours shared with run.plot() and the report (ganforge/viz/toy.py): real #333333, generated #e8452c,
+// D's surface in matplotlib's viridis.
+const REAL = "#333333", FAKE = "#e8452c";
+const VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
+  [53, 183, 121], [109, 205, 89], [180, 222, 44], [253, 231, 37]];
+function heatColor(t) {  // t in [0, 1]: viridis, dark purple (low: looks fake) .. yellow (high: looks real)
+  t = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0.5)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(t)), u = t - i;
+  return [0, 1, 2].map((c) => Math.round(VIRIDIS[i][c] + (VIRIDIS[i + 1][c] - VIRIDIS[i][c]) * u));
+}
+
+// What D is called and what its surface means, by loss: a probability (minimax, ns), a least-squares score
+// (lsgan: still a discriminator, trained towards 1 on real and 0 on fake), an unbounded critic (wgan, wgan-gp, hinge).
+function dInfo(loss) {
+  if (loss === "minimax" || loss === "ns") {
+    return { name: "discriminator", short: "D", out: "D(x)", scale: "D(x): probability that x is real" };
+  }
+  if (loss === "lsgan") {
+    return { name: "discriminator", short: "D", out: "D(x)", scale: "D(x): least-squares score (target 0 fake, 1 real)" };
+  }
+  return { name: "critic", short: "critic", out: "f(x)", scale: "critic f(x): unbounded score, higher = more real" };
+}
+
+function fmt(v, integer = false) {  // counts as integers ("8"), the rest with 3 significant digits
+  if (typeof v !== "number" || !Number.isFinite(v)) return String(v);
+  if (integer || Number.isInteger(v)) return String(Math.round(v));
+  return Math.abs(v) >= 1000 ? v.toFixed(0) : v.toPrecision(3);
+}
+
+function niceStep(span, ticks = 5) {
+  const raw = span / ticks, p = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) || raw;
+}
+
+function drawColorbar(canvas, lo, hi, loText, hiText) {
+  const ctx = canvas.getContext("2d");
+  for (let i = 0; i < canvas.width; i++) {
+    const [r, g, b] = heatColor(i / (canvas.width - 1));
+    ctx.fillStyle = `rgb(${r},${g},${b})`; ctx.fillRect(i, 0, 1, canvas.height);
+  }
+  $(lo).textContent = loText; $(hi).textContent = hiText;
 }
 
 const heatCanvas = document.createElement("canvas");
+const ARROW_PX = 0.05;  // arrow length: 0.05 of the view's width per unit of |gradient| (a fixed scale, not per frame)
+const ARROW_MAX = 36;   // longer arrows are drawn this long (direction kept) and counted in the legend
 
-function drawPlane(frame, canvas = view) {
+function drawArrows(ctx, f, a, px, py, W, color) {
+  const unit = ARROW_PX * W;  // pixels per unit of |gradient|
+  let clipped = 0;
+  ctx.strokeStyle = color; ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (let k = 0; k < f.length; k += 2) {
+    const x = px(f[k]), y = py(f[k + 1]);
+    let dx = a[k] * unit, dy = -a[k + 1] * unit;
+    const len = Math.hypot(dx, dy);
+    if (!Number.isFinite(len) || len < 0.5) continue;
+    if (len > ARROW_MAX) { dx *= ARROW_MAX / len; dy *= ARROW_MAX / len; clipped += 1; }
+    const L = Math.min(len, ARROW_MAX), ux = dx / L, uy = dy / L, hx = x + dx, hy = y + dy;
+    ctx.moveTo(x, y); ctx.lineTo(hx, hy);
+    if (L >= 4) {  // the head: two short strokes back from the tip
+      const h = Math.min(5, L * 0.4);
+      ctx.moveTo(hx, hy); ctx.lineTo(hx - h * (ux - 0.5 * uy), hy - h * (uy + 0.5 * ux));
+      ctx.moveTo(hx, hy); ctx.lineTo(hx - h * (ux + 0.5 * uy), hy - h * (uy - 0.5 * ux));
+    }
+  }
+  ctx.stroke();
+  return { clipped, n: f.length / 2, unit };
+}
+
+function drawAxes(ctx, bounds, px, py, W, H) {
+  const [x0, x1, y0, y1] = bounds, step = niceStep(x1 - x0);
+  ctx.save();
+  ctx.strokeStyle = "rgba(0, 0, 0, 0.08)"; ctx.fillStyle = "#455a64"; ctx.font = "10px sans-serif"; ctx.lineWidth = 1;
+  const dec = Math.max(0, -Math.floor(Math.log10(step)));
+  for (let v = Math.ceil(x0 / step) * step; v <= x1; v += step) {
+    const x = px(v);
+    ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, H); ctx.stroke();
+    ctx.fillText(v.toFixed(dec), x + 2, H - 3);
+  }
+  for (let v = Math.ceil(y0 / step) * step; v <= y1; v += step) {
+    const y = py(v);
+    ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(W, y); ctx.stroke();
+    ctx.fillText(v.toFixed(dec), 2, y - 2);
+  }
+  ctx.font = "italic 11px sans-serif";
+  ctx.fillText("x1", W - 16, H - 14); ctx.fillText("x2", 16, 12);
+  ctx.restore();
+}
+
+// frame: {header, arrays}; opts.layers: which layers; opts.highlight: the layer lit by the graph (others faded)
+function drawPlane(frame, canvas = view, opts = {}) {
   const { header, arrays } = frame;
   const ctx = canvas.getContext("2d");
   const W = canvas.width, H = canvas.height;
   const [x0, x1, y0, y1] = header.bounds;
   const px = (x) => ((x - x0) / (x1 - x0)) * W, py = (y) => H - ((y - y0) / (y1 - y0)) * H;
   ctx.clearRect(0, 0, W, H);
-  const layers = canvas === view ? lab.layers : { heat: true, real: true, fake: true };
-  if (layers.heat && arrays.heat) {
+  const live = canvas === view;
+  const layers = opts.layers || (live ? lab.layers : { heat: true, real: true, fake: true });
+  const lit = live ? lab.highlight : null;
+  const sub = live ? header.substep : null;
+  const on = (name) => layers[name] || lit === name;
+  const alpha = (name) => { ctx.globalAlpha = lit && lit !== name ? 0.25 : 1; };
+  if (on("heat") && arrays.heat) {
+    alpha("heat");
     const R = header.heat_res;
     heatCanvas.width = R; heatCanvas.height = R;
     const hctx = heatCanvas.getContext("2d");
@@ -194,14 +291,17 @@ function drawPlane(frame, canvas = view) {
         const v = arrays.heat[i * R + j];
         const [r, g, b] = heatColor(hi > lo ? (v - lo) / (hi - lo) : 0.5);
         const k = ((R - 1 - i) * R + j) * 4;  // row i is y_i, drawn bottom-up
-        img.data[k] = r; img.data[k + 1] = g; img.data[k + 2] = b; img.data[k + 3] = 150;
+        img.data[k] = r; img.data[k + 1] = g; img.data[k + 2] = b; img.data[k + 3] = 120;
       }
     }
     hctx.putImageData(img, 0, 0);
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(heatCanvas, 0, 0, W, H);
   }
-  if (layers.manifold && arrays.manifold) {
+  ctx.globalAlpha = 1;
+  drawAxes(ctx, header.bounds, px, py, W, H);
+  if (on("manifold") && arrays.manifold) {
+    alpha("manifold");
     const m = arrays.manifold, shape = header.manifold_shape;
     ctx.strokeStyle = "rgba(30, 30, 30, 0.45)"; ctx.lineWidth = 1;
     const line = (idx) => {
@@ -215,27 +315,71 @@ function drawPlane(frame, canvas = view) {
       for (let i = 0; i < S; i++) { line([...Array(S).keys()].map((j) => i * S + j)); line([...Array(S).keys()].map((j) => j * S + i)); }
     }
   }
-  const dots = (pts, color, r) => {
+  const dots = (pts, color, r, a = 0.7) => {
     ctx.fillStyle = color;
+    const g = ctx.globalAlpha; ctx.globalAlpha = g * a;
     for (let k = 0; k < pts.length; k += 2) { ctx.beginPath(); ctx.arc(px(pts[k]), py(pts[k + 1]), r, 0, 2 * Math.PI); ctx.fill(); }
+    ctx.globalAlpha = g;
   };
-  if (layers.real && arrays.real) dots(arrays.real, "rgba(46, 125, 50, 0.75)", 2.2);
-  if (layers.fake && arrays.fake) dots(arrays.fake, "rgba(142, 36, 170, 0.85)", 2.2);
-  if (layers.arrows && arrays.arrows) {
-    // a fixed scale (not per frame), so vanishing gradients look small: 0.05 of the view per unit
-    const f = arrays.fake, a = arrays.arrows, s = 0.05 * (x1 - x0);
-    ctx.strokeStyle = "rgba(40, 40, 40, 0.6)"; ctx.lineWidth = 1;
-    ctx.beginPath();
-    for (let k = 0; k < f.length; k += 2) {
-      ctx.moveTo(px(f[k]), py(f[k + 1]));
-      ctx.lineTo(px(f[k] + s * a[k]), py(f[k + 1] + s * a[k + 1]));
+  const faint = sub ? 0.25 : 1;  // step by step: the batch of the sub-step in front, the view's points faint
+  if (on("real") && arrays.real) { alpha("real"); dots(arrays.real, REAL, 2.2, 0.6 * faint); }
+  let outside = 0;
+  if (on("fake") && arrays.fake) {
+    alpha("fake");
+    dots(arrays.fake, FAKE, 2.2, 0.75 * faint);
+    ctx.strokeStyle = FAKE; ctx.lineWidth = 1.5;
+    const f = arrays.fake;
+    for (let k = 0; k < f.length; k += 2) {  // fakes off the plane: a mark on the edge, in their direction
+      const x = px(f[k]), y = py(f[k + 1]);
+      if (x >= 0 && x <= W && y >= 0 && y <= H) continue;
+      outside += 1;
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      const cx = Math.min(W - 3, Math.max(3, x)), cy = Math.min(H - 3, Math.max(3, y));
+      ctx.strokeRect(cx - 2.5, cy - 2.5, 5, 5);
     }
-    ctx.stroke();
   }
-  if (canvas === view && lab.drawn.length) {
+  let arrowInfo = null;
+  if (on("arrows") && arrays.arrows && !sub) {
+    alpha("arrows");
+    arrowInfo = drawArrows(ctx, arrays.fake, arrays.arrows, px, py, W, "rgba(30, 30, 30, 0.7)");
+  }
+  ctx.globalAlpha = 1;
+  if (sub) {  // the sub-step's own batch: outlined points, its arrows, the noise in an inset
+    const ring = (pts, color) => {
+      ctx.lineWidth = 1.2;
+      for (let k = 0; k < pts.length; k += 2) {
+        ctx.beginPath(); ctx.arc(px(pts[k]), py(pts[k + 1]), 3.2, 0, 2 * Math.PI);
+        ctx.fillStyle = color; ctx.fill(); ctx.strokeStyle = "#fff"; ctx.stroke();
+      }
+    };
+    if (arrays.step_real) ring(arrays.step_real, REAL);
+    if (arrays.step_fake) ring(arrays.step_fake, FAKE);
+    if (arrays.step_arrows && arrays.step_fake) {
+      arrowInfo = drawArrows(ctx, arrays.step_fake, arrays.step_arrows, px, py, W, "rgba(20, 20, 20, 0.9)");
+    }
+    if (arrays.step_z) {
+      const S = 110, ox = W - S - 6, oy = 6;
+      ctx.fillStyle = "rgba(255, 255, 255, 0.92)"; ctx.fillRect(ox, oy, S, S);
+      ctx.strokeStyle = sub.box === "z" ? "#f9a825" : "#90a4ae"; ctx.lineWidth = sub.box === "z" ? 3 : 1;
+      ctx.strokeRect(ox, oy, S, S);
+      ctx.fillStyle = "#1565c0";
+      const z = arrays.step_z, zr = 3;
+      for (let k = 0; k < z.length; k += 2) {
+        const zx = ox + ((z[k] + zr) / (2 * zr)) * S, zy = oy + S - ((z[k + 1] + zr) / (2 * zr)) * S;
+        if (zx > ox && zx < ox + S && zy > oy && zy < oy + S) ctx.fillRect(zx - 1, zy - 1, 2, 2);
+      }
+      ctx.fillStyle = "#263238"; ctx.font = "10px sans-serif";
+      ctx.fillText(`noise z ~ N(0, I), [-3, 3]${header.flow && header.flow.z.dim > 2 ? " (z1, z2)" : ""}`, ox + 3, oy + S - 3);
+    }
+    ctx.fillStyle = "rgba(255, 255, 255, 0.85)"; ctx.fillRect(0, 0, Math.min(W - 120, 430), 20);
+    ctx.fillStyle = "#bf360c"; ctx.font = "bold 12px sans-serif";
+    ctx.fillText(`${sub.cycle || sub.length}/${sub.length} ${sub.label}`, 6, 14);
+  }
+  if (live && lab.drawn.length) {
     ctx.fillStyle = "rgba(0, 0, 0, 0.7)";
     for (const [x, y] of lab.drawn) ctx.fillRect(px(x) - 1.5, py(y) - 1.5, 3, 3);
   }
+  return { outside, arrows: arrowInfo };
 }
 
 // ------------------------------------------------------------------ curves and metrics
@@ -263,8 +407,185 @@ function drawCurves(canvas, series, colors, log = false) {
 
 const METRIC_NAMES = {
   "Metric/modes": "modes captured", "Metric/hq": "high quality %", "Metric/reverse_kl": "reverse KL",
-  "Metric/w1": "W1", "Metric/kl": "KL", "Metric/jsd": "JSD",
+  "Metric/w1": "W1", "Metric/kl": "KL (histogram)", "Metric/jsd": "JSD",
 };
+const INTEGER_METRICS = new Set(["Metric/modes"]);
+
+function metricRows(metrics) {
+  return Object.entries(METRIC_NAMES).filter(([k]) => k in metrics)
+    .map(([k, label]) => `<tr><td>${label}</td><td>${fmt(Number(metrics[k]), INTEGER_METRICS.has(k))}</td></tr>`);
+}
+
+function klNote(kl) {  // why the lab's KL is finite where the true one is infinite
+  return kl ? `KL(real‖fake) is finite even when the fakes miss a mode (true KL = ∞ there): it is measured on a `
+    + `${kl.bins}×${kl.bins} histogram with ${kl.alpha} pseudo-counts added to every bin. Compare it with a `
+    + "real-vs-real value, not with 0." : "";
+}
+
+// ------------------------------------------------------------------ the model graph (SVG)
+
+const SVG = "http://www.w3.org/2000/svg";
+// id -> [x, y, w, h, title, the view it lights]; the edges follow the data: z -> G -> fake -> D -> prediction -> loss
+const BOXES = {
+  z: [4, 14, 72, 56, "noise z", "manifold"],
+  G: [96, 14, 78, 56, "generator G", "manifold"],
+  fake: [194, 14, 84, 56, "fake x = G(z)", "fake"],
+  real: [194, 86, 84, 50, "real x ~ data", "real"],
+  D: [292, 14, 92, 56, "D", "heat"],
+  pred: [400, 14, 72, 56, "prediction", "heat"],
+  loss: [486, 14, 70, 56, "loss", "curves"],
+  grad: [400, 86, 72, 50, "gradient", "arrows"],
+};
+const EDGES = [["z", "G"], ["G", "fake"], ["fake", "D"], ["real", "D"], ["D", "pred"], ["pred", "loss"],
+  ["loss", "grad", true], ["grad", "fake", true]];
+const SUBSTEP_BOXES = { noise: ["z", "real"], generate: ["G", "fake"], classify: ["D", "pred"], d_loss: ["loss"],
+  d_update: ["D"], g_forward: ["z", "G", "fake", "D", "pred"], g_loss: ["loss"], g_grad: ["grad", "fake"], g_update: ["G"] };
+
+function el(tag, attrs, parent) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (parent) parent.append(e);
+  return e;
+}
+
+function buildGraph() {
+  const svg = $("graph");
+  svg.innerHTML = "";
+  const defs = el("defs", {}, svg);
+  const m = el("marker", { id: "head", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto" }, defs);
+  el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#607d8b" }, m);
+  const mid = (b, side) => {
+    const [x, y, w, h] = BOXES[b];
+    return { l: [x, y + h / 2], r: [x + w, y + h / 2], t: [x + w / 2, y], b: [x + w / 2, y + h] }[side];
+  };
+  for (const [a, b, back] of EDGES) {
+    let p, q;
+    if (a === "real") { p = mid(a, "r"); q = [BOXES.D[0], BOXES.D[1] + BOXES.D[3] - 8]; }
+    else if (a === "loss") { p = mid(a, "b"); q = mid(b, "r"); p = [p[0], p[1]]; }
+    else if (a === "grad") { p = mid(a, "l"); q = [BOXES.fake[0] + BOXES.fake[2] - 10, BOXES.fake[1] + BOXES.fake[3]]; }
+    else { p = mid(a, "r"); q = mid(b, "l"); }
+    const d = a === "loss" ? `M${p[0]},${p[1]} L${p[0]},${q[1]} L${q[0]},${q[1]}`
+      : a === "grad" ? `M${p[0]},${p[1]} L${q[0]},${p[1]} L${q[0]},${q[1]}` : `M${p[0]},${p[1]} L${q[0]},${q[1]}`;
+    el("path", { d, fill: "none", stroke: "#607d8b", "stroke-width": 1.4, "marker-end": "url(#head)",
+      "stroke-dasharray": back ? "4 3" : "none", class: "edge" }, svg);
+  }
+  for (const [id, [x, y, w, h, title, viewName]] of Object.entries(BOXES)) {
+    const g = el("g", { id: `box-${id}`, class: "box", "data-view": viewName, tabindex: 0 }, svg);
+    el("rect", { x, y, width: w, height: h, rx: 5 }, g);
+    el("text", { x: x + 5, y: y + 14, class: "title" }, g).textContent = title;
+    el("text", { x: x + 5, y: y + 29, class: "v1" }, g);
+    el("text", { x: x + 5, y: y + 42, class: "v2" }, g);
+    el("text", { x: x + 5, y: y + 54, class: "v3" }, g);
+    const t = el("title", {}, g);
+    t.textContent = `${title}: hover or click to light its view (${viewName === "curves" ? "the loss curve" : viewName})`;
+    g.addEventListener("mouseenter", () => setHighlight(viewName, id));
+    g.addEventListener("mouseleave", () => setHighlight(lab.pinned ? BOXES[lab.pinned][5] : null, lab.pinned));
+    g.addEventListener("click", () => {
+      lab.pinned = lab.pinned === id ? null : id;
+      setHighlight(lab.pinned ? viewName : null, lab.pinned);
+    });
+  }
+}
+
+function setHighlight(viewName, boxId) {
+  lab.highlight = viewName;
+  for (const g of document.querySelectorAll("#graph .box")) g.classList.toggle("lit", g.id === `box-${boxId}`);
+  $("curves").classList.toggle("lit", viewName === "curves");
+  if (lab.frame) drawPlane(lab.frame);
+}
+
+function boxText(id, lines) {
+  const g = $(`box-${id}`);
+  if (!g) return;
+  ["v1", "v2", "v3"].forEach((c, i) => { g.querySelector(`.${c}`).textContent = lines[i] || ""; });
+}
+
+function updateGraph(h) {
+  const f = h.flow;
+  if (!f) return;
+  const d = dInfo(f.loss), sub = h.substep, info = (sub && sub.info) || {};
+  if (h.losses && "Loss/D" in h.losses) lab.lastLosses = h.losses;  // sub-steps before an update log none
+  const lv = lab.lastLosses || {};
+  const num = (v) => (v === undefined ? "–" : fmt(v));
+  $("box-D").querySelector(".title").textContent = d.name;
+  boxText("z", [`N(0, I), dim ${f.z.dim}`, `mean ${fmt(info.z_mean ?? f.z.mean)}`, `sd ${fmt(info.z_std ?? f.z.std)}`]);
+  boxText("G", [`MLP ${f.G[0]}×${f.G[1]}`, `batch m = ${f.batch}`, ""]);
+  boxText("fake", [`${f.fake.n} shown`, `mean (${f.fake.mean[0].toFixed(2)}, ${f.fake.mean[1].toFixed(2)})`,
+    f.fake.outside ? `${f.fake.outside} off the plane` : "all on the plane"]);
+  boxText("real", [`${lab.settings.distribution || ""}`, `${f.fake.n} shown`]);
+  boxText("D", [`MLP ${f.Dnet[0]}×${f.Dnet[1]}`, `k = ${f.k} step${f.k > 1 ? "s" : ""}`, `per G step`]);
+  boxText("pred", [`${d.out} mean`, `real ${fmt(info.D_real ?? f.D.real)}`, `fake ${fmt(info.D_fake ?? f.D.fake)}`]);
+  boxText("loss", [f.loss, `${d.short === "D" ? "D" : "critic"} ${num(info.loss_D ?? lv["Loss/D"])}`,
+    `G ${num(info.loss_G ?? lv["Loss/G"])}`]);
+  boxText("grad", ["−∂loss_G/∂x", `mean |∇| ${fmt(info.grad_mean ?? h.grad_mean)}`]);
+  const active = new Set(sub ? SUBSTEP_BOXES[sub.name] || [] : []);
+  for (const g of document.querySelectorAll("#graph .box")) g.classList.toggle("active", active.has(g.id.slice(4)));
+}
+
+// ------------------------------------------------------------------ step by step (Algorithm 1)
+
+const SUB_SHORT = { noise: "draw noise", generate: "generate", classify: "classify real & fake", d_loss: "D loss",
+  d_update: "D update", g_forward: "G forward", g_loss: "G loss", g_grad: "gradient arrows", g_update: "G update" };
+
+function buildSubsteps() {
+  const box = $("sub-buttons");
+  box.innerHTML = "";
+  let n = 0;
+  for (const [name, s] of Object.entries(lab.substeps)) {
+    if (name === "g_forward") { const hr = document.createElement("div"); hr.className = "subsep"; hr.textContent = "then, once:"; box.append(hr); }
+    const b = document.createElement("button");
+    b.id = `sub-${name}`;
+    b.dataset.name = name;
+    b.title = s.label;
+    b.textContent = `${++n}. ${SUB_SHORT[name] || name}`;
+    b.onclick = () => { stopSlowmo(); lab.send({ type: "substep", name }); };
+    box.append(b);
+  }
+  markNext("noise", 0);
+}
+
+function markNext(name, round) {
+  for (const b of document.querySelectorAll("#sub-buttons button")) b.classList.toggle("next", b.dataset.name === name);
+  const k = lab.frame && lab.frame.header.flow ? lab.frame.header.flow.k : (lab.settings.d_steps || 1);
+  $("sub-round").textContent = name.startsWith("g_") ? `next: G's turn (after ${k} D update${k > 1 ? "s" : ""})`
+    : `next: D round ${round + 1} of k = ${k}`;
+}
+
+function stopSlowmo() {
+  lab.slowmo = false;
+  clearTimeout(lab.slowTimer);
+  $("slowmo").textContent = "Slow motion";
+}
+
+$("slowmo").onclick = () => {
+  if (lab.slowmo) { stopSlowmo(); return; }
+  if (lab.playing) lab.send({ type: "pause" });
+  lab.slowmo = true;
+  $("slowmo").textContent = "Stop slow motion";
+  lab.send({ type: "substep" });
+};
+
+function onSubstepFrame(h) {
+  const sub = h.substep;
+  if (!sub) { markNext("noise", 0); return; }
+  markNext(sub.next, sub.next_round);
+  const i = sub.info, parts = [];
+  const d = dInfo(h.flow.loss);
+  if (sub.name === "classify") parts.push(`mean ${d.out}: real ${fmt(i.D_real)}, fake ${fmt(i.D_fake)}`);
+  if (sub.name === "d_loss") parts.push(`${d.short} loss ${fmt(i.loss_D)}${h.flow.loss === "wgan-gp" ? " (+ gradient penalty in the update)" : ""}`);
+  if (sub.name === "d_update") parts.push(`${d.name} moved (its loss on that batch was ${fmt(i.loss_D_update)}); G did not`);
+  if (sub.name === "g_forward") parts.push(`mean ${d.out} on the new fakes ${fmt(i.D_fake)}`);
+  if (sub.name === "g_loss") parts.push(`G loss ${fmt(i.loss_G)}`);
+  if (sub.name === "g_grad") parts.push(`mean |∇| ${fmt(i.grad_mean)}: each arrow is where that fake would move`);
+  if (sub.name === "g_update") parts.push(`G moved; ${d.name} did not. Iteration ${h.step} done`);
+  const round = sub.name.startsWith("g_") ? "" : ` (round ${sub.round + 1} of ${sub.k})`;
+  $("sub-caption").textContent = `${sub.label}${round}${parts.length ? ": " + parts.join("; ") : ""}`;
+  if (lab.slowmo) {
+    clearTimeout(lab.slowTimer);
+    lab.slowTimer = setTimeout(() => { if (lab.slowmo) lab.send({ type: "substep" }); },
+      Math.max(100, Number($("slowmo-ms").value) || 700));
+  }
+}
 
 function onFrame(frame) {
   const h = frame.header;
@@ -272,7 +593,7 @@ function onFrame(frame) {
   lab.frames += 1;
   lab.step = h.step;
   $("stepno").textContent = h.step;
-  if (h.step === 0) { lab.losses = []; lab.w1 = []; }
+  if (h.step === 0 && !h.substep) { lab.losses = []; lab.w1 = []; lab.lastLosses = null; }
   if (h.losses["Loss/D"] !== undefined) {
     lab.losses.push([h.step, h.losses["Loss/D"], h.losses["Loss/G"]]);
     if (lab.losses.length > 600) lab.losses.shift();
@@ -281,16 +602,30 @@ function onFrame(frame) {
     ["#ef6c00", "#1565c0"]);
   if (h.metrics) {
     lab.metrics = h.metrics;
-    const rows = Object.entries(METRIC_NAMES).filter(([k]) => k in h.metrics)
-      .map(([k, label]) => `<tr><td>${label}</td><td>${Number(h.metrics[k]).toPrecision(3)}</td></tr>`);
-    rows.push(`<tr><td>mean |grad G| on fakes</td><td>${h.grad_mean.toPrecision(3)}</td></tr>`);
+    const rows = metricRows(h.metrics);
+    rows.push(`<tr><td>mean |grad G| on fakes</td><td>${fmt(h.grad_mean)}</td></tr>`);
     $("metrics").tBodies[0].innerHTML = rows.join("");
+    $("kl-note").textContent = "Metric/kl" in h.metrics ? klNote(lab.kl) : "";
     if ("Metric/w1" in h.metrics) { lab.w1.push([h.step, h.metrics["Metric/w1"]]); if (lab.w1.length > 300) lab.w1.shift(); }
     drawCurves($("w1"), [lab.w1], ["#2e7d32"], true);
   }
-  $("heat-legend").textContent = h.prob ? "heat: D(x), purple 0 .. green 1"
-    : `heat: critic ${h.heat_range[0].toPrecision(3)} (purple) .. ${h.heat_range[1].toPrecision(3)} (green)`;
-  drawPlane(frame);
+  const d = dInfo(h.flow ? h.flow.loss : (h.prob ? "ns" : "wgan"));
+  for (const e of document.querySelectorAll(".dname")) e.textContent = d.short === "D" ? "D" : "the critic";
+  $("heat-name").textContent = `${d.short === "D" ? "D" : "critic"}'s surface`;
+  $("heat-legend").textContent = d.scale;
+  if (h.prob) drawColorbar($("heat-bar"), "heat-lo", "heat-hi", "0 (fake)", "1 (real)");
+  else drawColorbar($("heat-bar"), "heat-lo", "heat-hi", fmt(h.heat_range[0]), fmt(h.heat_range[1]));
+  const drawn = drawPlane(frame);
+  const out = h.flow ? h.flow.fake.outside : drawn.outside;
+  $("outside").textContent = out ? `${out} of ${h.flow ? h.flow.fake.n : ""} fakes outside the plane (squares on its edge)` : "";
+  lab.outside = out;
+  const ai = drawn.arrows;
+  $("arrow-legend").textContent = ai ? `arrows: ${fmt(ai.unit)} px = |∇| of 1 (per sample, data units); `
+    + (ai.clipped ? `${ai.clipped} of ${ai.n} longer than ${ARROW_MAX} px drawn at ${ARROW_MAX} px (direction only)`
+      : `none clipped (longest drawn to scale)`) : "";
+  lab.arrowsClipped = ai ? ai.clipped : 0;
+  updateGraph(h);
+  onSubstepFrame(h);
 }
 
 // ------------------------------------------------------------------ tabs and gallery
@@ -358,7 +693,7 @@ async function openRun(name) {
   if (!lab.runs) await loadRuns();
   for (const li of document.querySelectorAll("#runs li")) li.classList.toggle("active", li.dataset.name === name);
   $("run-title").textContent = name;
-  for (const id of ["g-scatter", "g-grid", "g-interp-box", "g-mix-box", "g-trip-box", "run-controls", "g-class-box"]) $(id).hidden = true;
+  for (const id of ["g-scatter-box", "g-grid", "g-interp-box", "g-mix-box", "g-trip-box", "run-controls", "g-class-box"]) $(id).hidden = true;
   const run = (lab.runs || []).find((r) => r.name === name) || { name, views: ["scatter"], num_classes: 0 };
   current = run;
   $("run-info").textContent = run.kind ? `${run.kind} run · data ${run.data} · loss ${run.loss} · step ${run.step}`
@@ -388,17 +723,15 @@ async function refreshRun() {
   try {
     if (run.views.includes("scatter")) {
       const d = await getJSON(`/api/runs/${name}/scatter?${q({ n: 1000 })}`);
-      const canvas = $("g-scatter");
-      drawPlane({ header: { bounds: d.bounds, heat_res: d.res, prob: d.prob,
-        heat_range: [Math.min(...d.heat.flat()), Math.max(...d.heat.flat())] },
-      arrays: { heat: new Float32Array(d.heat.flat()), real: new Float32Array(d.real.flat()), fake: new Float32Array(d.fake.flat()) } }, canvas);
-      canvas.hidden = false;
+      drawGalleryScatter(d);
+      $("g-scatter-box").hidden = false;
     }
     if (run.views.includes("grid")) {
       await loadImage($("g-grid"), `/api/runs/${name}/grid.png?${q({ n: 64, ...clsArg })}`);
       $("g-grid").hidden = false;
     }
     if (run.views.includes("interpolate")) {
+      interpLabel();
       await loadImage($("g-interp-img"), `/api/runs/${name}/interpolate.png?${q({ t: $("g-interp").value, ...clsArg })}`);
       $("g-interp-box").hidden = false;
     }
@@ -413,6 +746,34 @@ async function refreshRun() {
     $("run-controls").hidden = false;
     showMessage("");
   } catch (e) { showMessage(`gallery: ${e.message}`); }
+}
+
+function drawGalleryScatter(d) {
+  lab.gallery = d;
+  const heat = d.heat.flat(), lo = Math.min(...heat), hi = Math.max(...heat);
+  const info = dInfo(d.loss);
+  const drawn = drawPlane({ header: { bounds: d.bounds, heat_res: d.res, prob: d.prob, heat_range: [lo, hi] },
+    arrays: { heat: new Float32Array(heat), real: new Float32Array(d.real.flat()), fake: new Float32Array(d.fake.flat()) } },
+  $("g-scatter"), { layers: { heat: true, real: true, fake: true } });
+  $("g-outside").textContent = drawn.outside ? `${drawn.outside} generated points outside the plane` : "";
+  if (d.prob) drawColorbar($("g-heat-bar"), "g-heat-lo", "g-heat-hi", "0 (fake)", "1 (real)");
+  else drawColorbar($("g-heat-bar"), "g-heat-lo", "g-heat-hi", fmt(lo), fmt(hi));
+  $("g-heat-legend").textContent = `${info.scale} (loss ${d.loss}, step ${d.step})`;
+  const rows = metricRows(d.metrics || {});
+  $("g-metrics-title").textContent = d.metrics_source === "computed"
+    ? `metrics (computed now on ${d.fake.length} samples: the run logged none)` : "metrics (last logged in training)";
+  $("g-kl-note").textContent = "Metric/kl" in (d.metrics || {}) ? klNote(lab.kl) : "";
+  $("g-metrics").tBodies[0].innerHTML = rows.length ? rows.join("")
+    : "<tr><td colspan=2>no metrics logged in this run</td></tr>";
+  const c = d.curves || {};
+  drawCurves($("g-curves"), [c["Loss/D"] || [], c["Loss/G"] || []], ["#ef6c00", "#1565c0"]);
+  drawCurves($("g-w1"), [c["Metric/w1"] || []], ["#2e7d32"], true);
+}
+
+function interpLabel() {
+  const t = Number($("g-interp").value), max = Number($("g-interp").max), seed = $("g-seed").value || 0;
+  $("g-interp-label").textContent = `t = ${t}/${max}: each row walks from a random z_A (t = 0) to z_B (t = ${max}), `
+    + `both drawn with seed ${seed}; slerp (spherical interpolation between the two noise vectors)`;
 }
 
 async function loadImage(img, url) {  // fetch first, so a refusal shows its message
@@ -430,6 +791,7 @@ $("g-class").onchange = refreshRun;
 $("g-mix-layers").onchange = refreshRun;
 $("g-interp").oninput = async () => {
   if (!current) return;
+  interpLabel();
   const cls = $("g-class").value;
   const extra = current.views.includes("classes") && cls !== "" ? `&cls=${cls}` : "";
   try {
@@ -444,5 +806,6 @@ function route() {
 }
 window.addEventListener("hashchange", route);
 
+buildGraph();
 connect();
 route();
