@@ -747,7 +747,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 0
     result = run_topic(args.topic, out, fast=args.fast, seed=args.seed, run_dir=run_dir)
     print(f"{args.topic}: {result.summary}")
-    print(f"wrote {out / (args.topic + '.png')} and {out / (args.topic + '.json')}")
+    print(f"wrote {out / (args.topic + '.png')}, {out / (args.topic + '.json')} and {out / 'index.html'}")
     return 0
 
 

@@ -38,6 +38,11 @@ def test_page_has_every_topic(companion):
     assert html.count("data:image/png;base64,") == len(TOPICS)
     assert "ganforge explain wgan-critic --out explain/ --fast" in html
     assert "http://" not in html and "https://" not in html  # offline
+    assert "(series of" not in html and "n/a" not in html.split('id="divergences"')[1].split("</section>")[0]
+    section = html.split('id="divergences"')[1].split("</section>")[0]
+    assert "largest |JSD - log 2| over theta != 0" in section and "theta by theta" in section
+    assert "KL is finite only with a pseudo-count" in section
+    assert '<td class="v">inf</td>' in section and '<td class="v">0.6931</td>' in section  # values, per theta
     for name in TOPICS:
         assert (companion / f"{name}.png").stat().st_size > 1000
         rec = json.loads((companion / f"{name}.json").read_text())
@@ -49,6 +54,7 @@ def test_optimal_discriminator_matches_formula(companion):
     assert n["weighted_abs_error"] < 0.05
     assert n["value_at_trained_D"] <= n["value_at_D_star"] + 1e-6  # D* maximises V
     assert 0 < n["jsd_from_value"] < math.log(2)
+    assert n["jsd_from_value"] == pytest.approx(n["jsd_integrated"], abs=1e-6)  # V(D*) = -log 4 + 2 JSD(p, q)
 
 
 def test_non_saturating_gradients(companion):
@@ -59,6 +65,9 @@ def test_non_saturating_gradients(companion):
     g_mm, g_ns = np.array(n["grad_G_minimax"]), np.array(n["grad_G_ns"])  # the loop's logged Grad/G
     assert len(g_mm) == len(g_ns) == n["training_steps"] and np.all(g_mm > 0) and np.all(np.isfinite(g_ns))
     assert n["mean_grad_G_ns_early"] > n["mean_grad_G_minimax_early"]
+    # D wins early in both runs (theory.D_AHEAD): minimax's gradient dies with D(G(z)), ns's does not
+    assert n["early_grad_ratio_ns_over_minimax"] >= 5
+    assert max(n["D_fake_minimax"][5:]) < 0.05
 
 
 def test_divergences_on_disjoint_supports(companion):
@@ -71,6 +80,35 @@ def test_divergences_on_disjoint_supports(companion):
     assert all(k == "inf" for k, a in zip(n["kl"], apart, strict=True) if a)  # KL blows up
     assert np.allclose(n["w1"], np.abs(theta), atol=1e-6)  # W1 = the distance moved
     assert n["w1_slope_at_0.5"] == pytest.approx(1.0, abs=1e-6) and n["jsd_slope_at_0.5"] == pytest.approx(0.0)
+    # with the pseudo-count of `ganforge eval` KL is finite, and the same for every theta != 0
+    kl_pc = np.array(n["kl_with_pseudo_count"], dtype=float)
+    assert np.all(np.isfinite(kl_pc)) and kl_pc[~apart][0] == pytest.approx(0.0, abs=1e-9)
+    assert n["kl_with_pseudo_count_at_0.5"] > 1 and n["kl_with_pseudo_count_apart_spread"] < 1e-6
+
+
+def test_divergences_figure_shows_infinity_and_the_jump():
+    """KL = inf sits on the KL axis's own off-scale band, labelled with the infinity sign (not at y = 1 on the JSD
+    axis); JSD is drawn as points only, so the jump at theta = 0 is not a smooth V; the pseudo-count is noted."""
+    from ganforge.explain.common import Context
+    from ganforge.explain.theory import divergences
+
+    r = divergences(Context(fast=True))
+    axes = {ax.get_ylabel(): ax for ax in r.figure.axes}
+    kl_ax, jsd_ax = axes["KL(P || Q) (nats)"], axes["JSD(P, Q) (nats)"]
+    for line in jsd_ax.get_lines():  # only JSD values (0 and log 2) here, none joined by a line
+        y = np.asarray(line.get_ydata(), dtype=float)
+        assert np.all(np.isclose(y, 0) | np.isclose(y, math.log(2))), y
+        if len(line.get_xdata()) > 2:
+            assert line.get_linestyle() == "None"
+    inf_ticks = [t.get_position()[1] for t in kl_ax.get_yticklabels() if t.get_text() == "\u221e"]
+    assert len(inf_ticks) == 1
+    lines = kl_ax.get_lines()
+    inf_line = next(ln for ln in lines if "\u221e" in ln.get_label())
+    assert np.allclose(inf_line.get_ydata(), inf_ticks[0]) and len(inf_line.get_xdata()) == 20  # every theta != 0
+    finite = np.concatenate([np.asarray(ln.get_ydata(), float) for ln in lines if ln is not inf_line])
+    assert finite.max() < inf_ticks[0]  # off the finite scale
+    assert any("pseudo-count" in note for note in r.notes)
+    assert r.tables and r.tables[0].rows[0][1] == "inf" and len(r.tables[0].rows) == 21
 
 
 def test_two_sample_power_grows_with_n(companion):
@@ -148,6 +186,13 @@ def test_one_topic_and_errors(tmp_path, capsys):
     assert main(["explain", "nash", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("nash: ") and (tmp_path / "nash.png").is_file() and (tmp_path / "nash.json").is_file()
+    assert "index.html" in out
+    html = (tmp_path / "index.html").read_text()
+    assert html.count('<section class="topic"') == 1 and 'id="nash"' in html and "data:image/png;base64," in html
+    assert main(["explain", "divergences", "--out", str(tmp_path), "--fast"]) == 0  # the page keeps nash
+    html = (tmp_path / "index.html").read_text()
+    assert html.count('<section class="topic"') == 2 and html.index('id="divergences"') < html.index('id="nash"')
+    capsys.readouterr()
     assert main(["explain", "divergnces", "--out", str(tmp_path)]) == 2
     assert "did you mean 'divergences'" in capsys.readouterr().err
     assert main(["explain", "nash"]) == 2

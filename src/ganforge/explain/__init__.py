@@ -1,7 +1,7 @@
 """The lecture companion: each idea from the GAN lectures, computed and drawn, with the numbers behind it.
 
     ganforge explain                                   # the topics, one line each
-    ganforge explain divergences --out explain/        # explain/divergences.png + .json, key numbers printed
+    ganforge explain divergences --out explain/        # explain/divergences.png + .json + index.html
     ganforge explain all --out explain/                # every topic and explain/index.html (one offline page)
 
     from ganforge.explain import TOPICS, run_topic
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -57,10 +57,13 @@ def _topics() -> dict[str, Topic]:
             "are easy to spot and D(G(z)) is near 0. Through the logit, the saturating loss log(1 - D) has "
             "gradient D(G(z)), which vanishes there; the non-saturating -log D has 1 - D(G(z)), close to 1. The "
             "left panel is autograd through ganforge.losses. The other two are two real training runs on ring8, "
-            "identical except for the generator's loss (10 discriminator steps per generator step at a higher "
-            "learning rate, so that D gets ahead as it does on real data), stepped with the training loop's "
-            "own train_iteration; the curve is the gradient norm the loop logs as Grad/G.",
-            "ganforge train ring8 --out runs/minimax --set loss=minimax   # then compare Grad/G in metrics.jsonl"),
+            "identical except for the generator's loss (10 discriminator steps per generator step at a learning "
+            "rate 30 times the generator's, so that D gets ahead as it does on real data), stepped with the "
+            "training loop's own train_iteration; the curve is the gradient norm the loop logs as Grad/G. D "
+            "rejects the fakes in both runs; only the minimax generator's gradient dies with D(G(z)).",
+            "ganforge train ring8 --out runs/minimax --set loss=minimax --set model.mbstd=0 --set train.d_steps=10 "
+            "--set optim.lr_d=3e-3 --set optim.lr_g=1e-4 --set train.diverge_patience=0   # then the same with "
+            "loss=ns: docs/getting-started.md compares their Grad/G"),
         "divergences": Topic(
             "KL, JSD and Wasserstein on disjoint supports (two bars moved apart)",
             theory.divergences,
@@ -168,8 +171,9 @@ def command_for(name: str, fast: bool = False, run_dir: str | Path | None = None
 
 
 def run_topic(name: str, out: str | Path | None = None, *, fast: bool = False, seed: int = 0,
-              run_dir: str | Path | None = None) -> TopicResult:
-    """Compute one topic; with ``out``, write ``out/NAME.png`` and ``out/NAME.json`` (numbers + summary)."""
+              run_dir: str | Path | None = None, page: bool = True) -> TopicResult:
+    """Compute one topic; with ``out``, write ``out/NAME.png`` and ``out/NAME.json`` (numbers + summary) and,
+    with ``page``, ``out/index.html`` for every topic computed in ``out`` (this one included)."""
     if name not in TOPICS:
         from ganforge.config import nearest
 
@@ -194,24 +198,29 @@ def run_topic(name: str, out: str | Path | None = None, *, fast: bool = False, s
         result.figure.savefig(out / f"{name}.png", format="png")
         record = {"topic": name, "title": TOPICS[name].title, "summary": result.summary, "fast": fast,
                   "seed": seed, "seconds": seconds, "command": command_for(name, fast, run_dir),
-                  "numbers": result.numbers}
+                  "numbers": result.numbers, "notes": result.notes, "labels": result.labels,
+                  "tables": [plain(asdict(t)) for t in result.tables]}
         (out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+        if page:
+            from ganforge.explain.page import write_page
+
+            write_page(out)
     return result
 
 
 def run_all(out: str | Path, *, fast: bool = False, seed: int = 0, run_dir: str | Path | None = None,
             progress: bool = True, only: list[str] | None = None) -> Path:
-    """Every topic (or ``only`` these), their files, and ``out/index.html``; returns the page's path."""
+    """Every topic (or ``only`` these), their files, and ``out/index.html`` (every topic computed in ``out``);
+    returns the page's path."""
     from tqdm.auto import tqdm
 
     from ganforge.explain.page import write_page
 
     out = Path(out)
     names = only or list(TOPICS)
-    results: dict[str, TopicResult] = {}
     bar = tqdm(names, desc="explain", unit="topic", disable=not progress, dynamic_ncols=True)
     for name in bar:
         bar.set_postfix_str(name)
-        results[name] = run_topic(name, out, fast=fast, seed=seed, run_dir=run_dir)
+        run_topic(name, out, fast=fast, seed=seed, run_dir=run_dir, page=False)
     bar.close()
-    return write_page(out, results, fast=fast, run_dir=run_dir)
+    return write_page(out)

@@ -50,6 +50,17 @@ class Context:
 
 
 @dataclass
+class Table:
+    """A table for the page beside the numbers (e.g. one row per theta): ``rows`` of plain values under
+    ``columns``; the string "inf" is shown as infinite."""
+
+    caption: str
+    columns: list[str]
+    rows: list[list[Any]]
+    shows: list[str] = field(default_factory=list)  # number keys this table lays out (the page lists them once)
+
+
+@dataclass
 class TopicResult:
     """What a topic computes: ``numbers`` (plain JSON values), the ``figure`` drawn from them, and a one-line
     ``summary`` of the key numbers."""
@@ -59,6 +70,14 @@ class TopicResult:
     summary: str
     notes: list[str] = field(default_factory=list)  # extra sentences for the page (e.g. what is not there yet)
     seconds: float = 0.0  # wall time of the computation, filled in by ``run_topic``
+    labels: dict[str, str] = field(default_factory=dict)  # number key -> readable name on the page (default: key)
+    tables: list[Table] = field(default_factory=list)  # extra tables for the page
+
+
+def readable(key: str) -> str:
+    """A number's key as words for the page when the topic gives no label: 'final_fid_relu-in-D' ->
+    'final fid relu-in-D'."""
+    return key.replace("_", " ")
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -16,11 +16,13 @@ import math
 
 import numpy as np
 import torch
+from scipy.special import rel_entr
 from scipy.stats import binomtest, norm
 
 from ganforge import losses
-from ganforge.explain.common import Context, TopicResult, new_figure, step, toy_recipe
+from ganforge.explain.common import Context, Table, TopicResult, new_figure, step, toy_recipe
 from ganforge.metrics import histogram_divergences, mmd_test, wasserstein1
+from ganforge.metrics.divergences import PSEUDO_COUNT
 from ganforge.nets.mlp import MLPDiscriminator
 
 # --------------------------------------------------------------------------- 1. optimal discriminator
@@ -66,18 +68,28 @@ def optimal_discriminator(ctx: Context) -> TopicResult:
     m = (p + q) / 2  # where the two densities put their mass
     weight = m / np.trapezoid(m, x)
     err = np.abs(d_hat - d_star)
-    # V(D) = E_p[log D] + E_q[log(1 - D)]; at D*, V = -log 4 + 2 JSD(p, q)
-    def value(d: np.ndarray) -> float:
-        d = np.clip(d, 1e-12, 1 - 1e-12)
-        return float(np.trapezoid(p * np.log(d) + q * np.log(1 - d), x))
+    # V(D) = E_p[log D] + E_q[log(1 - D)]; at D*, V = -log 4 + 2 JSD(p, q). The integrals run over [-10, 10],
+    # where p and q hold all but ~1e-15 of their mass (the plotted [-4, 4] misses ~1e-3 of q's)
+    xv = np.linspace(-10, 10, 4001)
+    pv, qv = _p(xv), _q(xv)
+    mv = (pv + qv) / 2
+    with torch.no_grad():
+        d_hat_v = torch.sigmoid(D(torch.tensor(xv, dtype=torch.float32)[:, None])).double().numpy()
 
-    v_star, v_hat = value(d_star), value(d_hat)
+    def value(d: np.ndarray) -> float:
+        d = np.clip(d, 1e-300, None), np.clip(1 - d, 1e-300, None)
+        return float(np.trapezoid(pv * np.log(d[0]) + qv * np.log(d[1]), xv))
+
+    v_star, v_hat = value(pv / (pv + qv)), value(d_hat_v)
+    # JSD(p, q) integrated directly (0 log 0 = 0), to check V(D*) = -log 4 + 2 JSD against
+    jsd_int = float(np.trapezoid(0.5 * rel_entr(pv, mv) + 0.5 * rel_entr(qv, mv), xv))
     numbers = {
         "steps": steps, "batch": batch,
         "weighted_abs_error": float(np.trapezoid(weight * err, x)),
         "max_abs_error_where_mass": float(err[m > 0.05].max()),
         "value_at_D_star": v_star, "value_at_trained_D": v_hat,
         "jsd_from_value": (v_star + math.log(4)) / 2,
+        "jsd_integrated": jsd_int,
         "x": x[::20], "D_star": d_star[::20], "D_trained": d_hat[::20],
     }
     fig = new_figure(7, 3.6)
@@ -105,6 +117,12 @@ def _grad_wrt_logit(kind: str, d: np.ndarray) -> np.ndarray:
     return grad.abs().numpy()
 
 
+#: D gets the lead it has early in real training (fakes easy to spot): k = 10 D steps per G step at a learning
+#: rate 30x G's, no minibatch std. docs/getting-started.md's minimax-vs-ns experiment uses the same overrides
+#: (tests/docs/test_docs_experiments.py checks that they agree).
+D_AHEAD = ["model.mbstd=0", "train.d_steps=10", "optim.lr_d=3e-3", "optim.lr_g=1e-4", "optim.decay=none"]
+
+
 def non_saturating(ctx: Context) -> TopicResult:
     """The generator's gradient under log(1 - D(G(z))) vs -log D(G(z)): analytic, then from real early training."""
     d = np.logspace(-4, math.log10(0.9999), 200)
@@ -116,9 +134,7 @@ def non_saturating(ctx: Context) -> TopicResult:
     runs = {}
     for kind in ("minimax", "ns"):
         # the same seed for both: the same networks, the same first batches; only G's loss differs.
-        # k = 10 critic steps at lr 3e-3 give D the lead it has early in real training (fakes easy to spot).
-        recipe, _ = toy_recipe(ctx, [f"loss={kind}", "model.mbstd=0", "train.d_steps=10", "optim.lr_d=3e-3",
-                                     "optim.decay=none"])
+        recipe, _ = toy_recipe(ctx, [f"loss={kind}", *D_AHEAD])
         recs = [step(recipe, i, log_grads=True) for i in range(steps)]
         runs[kind] = {"grad_G": np.array([r["Grad/G"] for r in recs]),
                       "D_fake": 1 / (1 + np.exp(-np.array([r["D/fake"] for r in recs])))}
@@ -150,11 +166,12 @@ def non_saturating(ctx: Context) -> TopicResult:
         ax.semilogy(np.arange(1, steps + 1), runs[kind]["grad_G"], c, label=f"loss={kind}")
     ax.set_xlabel("step")
     ax.set_ylabel("logged Grad/G (norm over G's weights)")
-    ax.set_title("real early training (ring8, k=10)")
+    ax.set_title(f"real training (ring8, k=10); first {early.stop} steps: ns / minimax "
+                 f"{numbers['early_grad_ratio_ns_over_minimax']:.0f}x", fontsize=9)
     ax.legend(fontsize=7)
     ax = fig.add_subplot(1, 3, 3)
     for kind, c in (("minimax", "C0"), ("ns", "C1")):
-        ax.plot(np.arange(1, steps + 1), runs[kind]["D_fake"], c, label=f"loss={kind}")
+        ax.semilogy(np.arange(1, steps + 1), runs[kind]["D_fake"], c, label=f"loss={kind}")
     ax.set_xlabel("step")
     ax.set_ylabel("sigmoid(mean logit on fakes)")
     ax.set_title("D(G(z)) in the same runs")
@@ -162,7 +179,8 @@ def non_saturating(ctx: Context) -> TopicResult:
     fig.tight_layout()
     summary = (f"at D(G(z)) = 0.01: saturating gradient {sat01:.4f} vs non-saturating {ns01:.4f}; "
                f"real run, first {early.stop} steps: Grad/G {numbers['mean_grad_G_minimax_early']:.3g} (minimax) "
-               f"vs {numbers['mean_grad_G_ns_early']:.3g} (ns)")
+               f"vs {numbers['mean_grad_G_ns_early']:.3g} (ns), "
+               f"ratio {numbers['early_grad_ratio_ns_over_minimax']:.0f}x")
     return TopicResult(numbers, fig, summary)
 
 
@@ -173,7 +191,7 @@ def divergences(ctx: Context) -> TopicResult:
     n = 200 if ctx.fast else 1000
     y = np.random.default_rng(ctx.seed).uniform(0, 1, n)  # the same heights for both bars: an exact coupling
     thetas = np.round(np.linspace(-1, 1, 21), 10)
-    kl, jsd, w1 = [], [], []
+    kl, jsd, w1, kl_pc = [], [], [], []
     for t in thetas:
         P = np.stack([np.zeros(n), y], 1)  # (n, 2)
         Q = np.stack([np.full(n, t), y], 1)  # (n, 2)
@@ -181,46 +199,93 @@ def divergences(ctx: Context) -> TopicResult:
         kl.append(h["kl"])
         jsd.append(h["jsd"])
         w1.append(wasserstein1(P, Q))
-    kl_a, jsd_a, w1_a = np.array(kl), np.array(jsd), np.array(w1)
+        kl_pc.append(histogram_divergences(P, Q, bins=20, alpha=PSEUDO_COUNT)["kl"])  # as `ganforge eval` and the lab
+    kl_a, jsd_a, w1_a, kl_pc_a = np.array(kl), np.array(jsd), np.array(w1), np.array(kl_pc)
     apart = thetas != 0
     slope = np.gradient(w1_a, thetas)
+    at_half = int(np.argmin(np.abs(thetas - 0.5)))
     numbers = {
-        "theta": thetas, "kl": kl_a, "jsd": jsd_a, "w1": w1_a,
+        "theta": thetas, "kl": kl_a, "jsd": jsd_a, "w1": w1_a, "kl_with_pseudo_count": kl_pc_a,
         "jsd_apart_max_abs_dev_from_log2": float(np.abs(jsd_a[apart] - math.log(2)).max()),
         "kl_apart_all_infinite": bool(np.all(np.isinf(kl_a[apart]))),
         "w1_max_abs_dev_from_theta": float(np.abs(w1_a - np.abs(thetas)).max()),
         "jsd_at_0": float(jsd_a[~apart][0]), "kl_at_0": float(kl_a[~apart][0]),
-        "w1_slope_at_0.5": float(slope[np.argmin(np.abs(thetas - 0.5))]),
-        "jsd_slope_at_0.5": float(np.gradient(jsd_a, thetas)[np.argmin(np.abs(thetas - 0.5))]),
-        "n_points_per_bar": n,
+        "w1_slope_at_0.5": float(slope[at_half]),
+        "jsd_slope_at_0.5": float(np.gradient(jsd_a, thetas)[at_half]),
+        "pseudo_count": PSEUDO_COUNT,
+        "kl_with_pseudo_count_at_0.5": float(kl_pc_a[at_half]),
+        "kl_with_pseudo_count_apart_spread": float(np.ptp(kl_pc_a[apart])),
+        "n_points_per_bar": n, "histogram_bins": 20,
     }
-    fig = new_figure(11, 3.4)
-    ax = fig.add_subplot(1, 3, 1)
+    labels = {
+        "theta": "theta (distance between the bars)", "kl": "KL(P || Q), raw histograms",
+        "jsd": "JSD(P, Q), raw histograms (nats)", "w1": "W1(P, Q), exact (POT)",
+        "kl_with_pseudo_count": f"KL(P || Q) with a pseudo-count of {PSEUDO_COUNT} per bin",
+        "jsd_apart_max_abs_dev_from_log2": "largest |JSD - log 2| over theta != 0",
+        "kl_apart_all_infinite": "KL infinite for every theta != 0",
+        "w1_max_abs_dev_from_theta": "largest |W1 - |theta|| over all theta",
+        "jsd_at_0": "JSD at theta = 0", "kl_at_0": "KL at theta = 0",
+        "w1_slope_at_0.5": "slope of W1 at theta = 0.5", "jsd_slope_at_0.5": "slope of JSD at theta = 0.5",
+        "pseudo_count": "pseudo-count per bin in ganforge eval and the lab",
+        "kl_with_pseudo_count_at_0.5": "KL with the pseudo-count at theta = 0.5",
+        "kl_with_pseudo_count_apart_spread": "spread (max - min) of KL with the pseudo-count over theta != 0",
+        "n_points_per_bar": "points per bar", "histogram_bins": "histogram bins per axis",
+    }
+    fig = new_figure(14, 3.6)
+    ax = fig.add_subplot(1, 4, 1)
     ax.scatter(np.zeros(60), y[:60], s=6, label="P")
     ax.scatter(np.full(60, 0.6), y[:60], s=6, label="Q (theta = 0.6)")
     ax.annotate("", xy=(0.6, 0.5), xytext=(0, 0.5), arrowprops=dict(arrowstyle="->"))
     ax.set_xlim(-0.4, 1.0)
     ax.set_title("two bars moved apart")
     ax.legend(fontsize=7)
-    ax = fig.add_subplot(1, 3, 2)
-    finite_kl = np.where(np.isinf(kl_a), np.nan, kl_a)
-    ax.plot(thetas, jsd_a, "o-", label="JSD (nats)")
-    ax.axhline(math.log(2), color="grey", ls=":", label="log 2")
-    ax.plot(thetas, finite_kl, "s", label="KL (finite values)")
-    ax.scatter(thetas[apart], np.full(apart.sum(), 1.0), marker="^", color="C3", label="KL = inf")
+    # KL on its own axis: finite values on a linear scale, infinite ones on an off-scale band labelled "inf"
+    ax = fig.add_subplot(1, 4, 2)
+    top = 1.25 * max(float(kl_pc_a.max()), 1.0)
+    inf_y = top * 1.12
+    ax.plot(thetas[~np.isinf(kl_a)], kl_a[~np.isinf(kl_a)], "o", color="C3", ms=6, label="KL (raw), finite")
+    ax.plot(thetas[np.isinf(kl_a)], np.full(int(np.isinf(kl_a).sum()), inf_y), "^", color="C3", ms=6,
+            clip_on=False, label="KL (raw) = \u221e (off scale, own band)")
+    ax.plot(thetas, kl_pc_a, "s", mfc="none", color="grey", ms=5,
+            label=f"KL, pseudo-count {PSEUDO_COUNT}/bin:\nfinite only because of it")
+    ax.axhspan(top, inf_y * 1.04, color="C3", alpha=0.08)
+    ax.set_ylim(-0.05 * top, inf_y * 1.04)
+    ticks = [t for t in ax.get_yticks() if 0 <= t < top]
+    ax.set_yticks([*ticks, inf_y], [f"{t:g}" for t in ticks] + ["\u221e"])  # the infinity sign
     ax.set_xlabel("theta")
-    ax.set_title("KL and JSD: flat or infinite")
-    ax.legend(fontsize=7)
-    ax = fig.add_subplot(1, 3, 3)
-    ax.plot(thetas, w1_a, "o-", color="C2", label="W1 (exact, POT)")
+    ax.set_ylabel("KL(P || Q) (nats)")
+    ax.set_title("KL: infinite once the bars part")
+    ax.legend(fontsize=6.5, loc="center right")
+    # JSD as points only: the jump at theta = 0 is the point, a line would draw a smooth V
+    ax = fig.add_subplot(1, 4, 3)
+    ax.axhline(math.log(2), color="grey", ls=":", lw=1, label="log 2 = 0.693")
+    ax.plot(thetas[apart], jsd_a[apart], "o", color="C0", ms=5, label="JSD, theta != 0")
+    ax.plot(thetas[~apart], jsd_a[~apart], "o", color="C1", ms=7, label="JSD at theta = 0")
+    ax.annotate("a jump: 0 at theta = 0,\nlog 2 at any theta != 0", xy=(0, 0.02), xytext=(-0.9, 0.3), fontsize=7,
+                arrowprops=dict(arrowstyle="->", lw=0.8))
+    ax.set_ylim(-0.05, 0.8)
     ax.set_xlabel("theta")
-    ax.set_title("W1 = |theta|: a gradient everywhere")
+    ax.set_ylabel("JSD(P, Q) (nats)")
+    ax.set_title("JSD: flat at log 2, no slope")
+    ax.legend(fontsize=7, loc="lower left")
+    ax = fig.add_subplot(1, 4, 4)
+    ax.plot(thetas, w1_a, "o-", color="C2", ms=4, label="W1 (exact, POT)")
+    ax.set_xlabel("theta")
+    ax.set_ylabel("W1(P, Q)")
+    ax.set_title("W1 = |theta|: slope 1 everywhere")
     ax.legend(fontsize=7)
     fig.tight_layout()
     summary = (f"theta != 0: JSD = log 2 (max deviation {numbers['jsd_apart_max_abs_dev_from_log2']:.1e}), "
                f"KL = inf, W1 = |theta| (max deviation {numbers['w1_max_abs_dev_from_theta']:.1e}); "
                f"slope at 0.5: W1 {numbers['w1_slope_at_0.5']:.3f}, JSD {numbers['jsd_slope_at_0.5']:.3f}")
-    return TopicResult(numbers, fig, summary)
+    notes = [f"KL is finite only with a pseudo-count: ganforge eval and the lab add {PSEUDO_COUNT} to every "
+             f"histogram bin, which makes KL here {numbers['kl_with_pseudo_count_at_0.5']:.2f} at theta = 0.5 "
+             f"(grey squares), the same for every theta != 0 and set by the pseudo-count, not by the distance."]
+    table = Table("theta by theta", ["theta", "KL (raw)", f"KL (pseudo-count {PSEUDO_COUNT})", "JSD", "W1"],
+                  [[float(t), "inf" if math.isinf(k) else float(k), float(kp), float(j), float(w)]
+                   for t, k, kp, j, w in zip(thetas, kl_a, kl_pc_a, jsd_a, w1_a, strict=True)],
+                  shows=["theta", "kl", "kl_with_pseudo_count", "jsd", "w1"])
+    return TopicResult(numbers, fig, summary, notes, labels=labels, tables=[table])
 
 
 # --------------------------------------------------------------------------- 4. two-sample tests
