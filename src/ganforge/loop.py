@@ -308,45 +308,62 @@ class _Logger:
             self.tb.close()
 
 
+def update_phase(recipe: Recipe, phase: Any, step: int, log_grads: bool = False) -> dict[str, torch.Tensor]:
+    """One update of ``phase`` (one of its ``repeats``) at iteration ``step``; its logged values.
+
+    Only the phase's network is trainable; the recipe's own step function on the next batch, the
+    backward (scaled under fp16), one optimiser step, the phase's ``after_step`` and the EMA of the
+    updated network. ``log_grads`` adds its gradient norm (``Grad/<name>``). ``train_iteration`` and
+    the lab's step-by-step mode both update through this.
+    """
+    opt = recipe.optimizers[phase.module]
+    _set_trainable(recipe, phase.module)
+    models = dist.phase_models(recipe.models, phase.module)  # under DDP: only this phase's network wrapped
+    batch = recipe.next_batch()
+    opt.zero_grad(set_to_none=True)
+    with recipe.autocast():
+        loss, logs = phase.step(models, batch)
+    scaler = recipe.scaler  # fp16: the loss scaled up for the backward, the gradients unscaled for the step
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if log_grads:
+        if scaler is not None:
+            scaler.unscale_(opt)
+        logs[f"Grad/{phase.module}"] = _grad_norm(recipe.models[phase.module])
+    if scaler is None:
+        opt.step()
+    else:
+        scaler.step(opt)
+        scaler.update()
+    if phase.after_step is not None:
+        phase.after_step(recipe.models)
+    for ema_name, src in recipe.ema.items():
+        if src == phase.module:  # warm-up: a short average early on, then the set decay
+            beta = min(recipe.ema_decay, (1 + step) / (10 + step))
+            ema_update(recipe.models[ema_name], dist.unwrap(recipe.models[src]), beta)
+    return logs
+
+
+def accumulate(accum: dict[str, torch.Tensor], counts: dict[str, int], logs: dict[str, torch.Tensor]) -> None:
+    """Add one update's logged values to the running sums (on the device: nothing waits for it)."""
+    for k, v in logs.items():
+        accum[k] = accum[k] + v.float() if k in accum else v.float()
+        counts[k] = counts.get(k, 0) + 1
+
+
 def train_iteration(recipe: Recipe, step: int, accum: dict[str, torch.Tensor], counts: dict[str, int],
                     log_grads: bool = False) -> None:
-    """One iteration: every phase due at ``step`` (``repeats`` updates each), EMA, then the schedulers.
+    """One iteration: every phase due at ``step`` (``repeats`` updates each, ``update_phase``), then the schedulers.
 
     Logged values are summed on the device into ``accum`` (with ``counts``): nothing here waits
-    for the device. ``log_grads`` adds each updated network's gradient norm (``Grad/<name>``).
-    The training loop, the lab's live sessions and the benchmarks all step a recipe through this.
+    for the device. ``log_grads`` adds each updated network's gradient norm (``Grad/<name>``, on
+    its last repeat). The training loop, the lab's live sessions and the benchmarks all step a
+    recipe through this.
     """
     for phase in recipe.phases:
         if step % phase.interval:
             continue
-        opt = recipe.optimizers[phase.module]
-        _set_trainable(recipe, phase.module)
-        models = dist.phase_models(recipe.models, phase.module)  # under DDP: only this phase's network wrapped
         for r in range(phase.repeats):
-            batch = recipe.next_batch()
-            opt.zero_grad(set_to_none=True)
-            with recipe.autocast():
-                loss, logs = phase.step(models, batch)
-            scaler = recipe.scaler  # fp16: the loss scaled up for the backward, the gradients unscaled for the step
-            (loss if scaler is None else scaler.scale(loss)).backward()
-            if log_grads and r == phase.repeats - 1:
-                if scaler is not None:
-                    scaler.unscale_(opt)
-                logs[f"Grad/{phase.module}"] = _grad_norm(recipe.models[phase.module])
-            if scaler is None:
-                opt.step()
-            else:
-                scaler.step(opt)
-                scaler.update()
-            if phase.after_step is not None:
-                phase.after_step(recipe.models)
-            for ema_name, src in recipe.ema.items():
-                if src == phase.module:  # warm-up: a short average early on, then the set decay
-                    beta = min(recipe.ema_decay, (1 + step) / (10 + step))
-                    ema_update(recipe.models[ema_name], dist.unwrap(recipe.models[src]), beta)
-            for k, v in logs.items():
-                accum[k] = accum[k] + v.float() if k in accum else v.float()
-                counts[k] = counts.get(k, 0) + 1
+            accumulate(accum, counts, update_phase(recipe, phase, step, log_grads and r == phase.repeats - 1))
     for sched in recipe.schedulers.values():
         sched.step()
 

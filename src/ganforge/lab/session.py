@@ -58,9 +58,8 @@ import torch
 from ganforge import losses
 from ganforge.checkpoint import atomic_write_text
 from ganforge.config import TOY_DISTRIBUTIONS, Config, to_dict
-from ganforge.dist import phase_models
 from ganforge.errors import GanforgeError
-from ganforge.loop import save_state, seed_everything, train_iteration
+from ganforge.loop import accumulate, save_state, seed_everything, train_iteration, update_phase
 from ganforge.losses import ADVERSARIAL as LOSSES
 from ganforge.metrics.sampled import quick_metrics
 from ganforge.recipes import config_from_dict, gan, load_config, resolve
@@ -390,28 +389,10 @@ class LabSession:
         return next(p for p in self.recipe.phases if p.name == name)
 
     def _run_phase_once(self, phase: Any) -> dict[str, float]:
-        """One update of ``phase`` as ``loop.train_iteration`` runs it (one of its repeats): only its network
-        trainable, the recipe's own step function, one optimiser step; logged values into the frame's averages."""
-        recipe = self.recipe
-        for key, m in recipe.models.items():
-            m.requires_grad_(key == phase.module)
-        opt = recipe.optimizers[phase.module]
-        batch = recipe.next_batch()
-        opt.zero_grad(set_to_none=True)
-        with recipe.autocast():
-            loss, logs = phase.step(phase_models(recipe.models, phase.module), batch)
-        scaler = recipe.scaler
-        (loss if scaler is None else scaler.scale(loss)).backward()
-        if scaler is None:
-            opt.step()
-        else:
-            scaler.step(opt)
-            scaler.update()
-        if phase.after_step is not None:
-            phase.after_step(recipe.models)
-        for k, v in logs.items():
-            self.accum[k] = self.accum[k] + v.float() if k in self.accum else v.float()
-            self.counts[k] = self.counts.get(k, 0) + 1
+        """One update of ``phase`` exactly as ``loop.train_iteration`` runs it (one of its repeats, with
+        the EMA); its logged values also go into the frame's averages."""
+        logs = update_phase(self.recipe, phase, self.step)
+        accumulate(self.accum, self.counts, logs)
         return {k: float(v) for k, v in logs.items()}
 
     def _d_of(self, logits: torch.Tensor) -> torch.Tensor:
