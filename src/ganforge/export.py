@@ -43,6 +43,7 @@ from torch import nn
 
 from ganforge.checkpoint import atomic_path
 from ganforge.errors import GanforgeError
+from ganforge.nets.layers import draw_noise
 
 __all__ = ["FORMATS", "export_generator", "load_generator", "generator_module", "read_spec", "PointGenerator",
            "ImageGenerator", "ConditionalImageGenerator", "StyleImageGenerator", "Translator", "ExportError"]
@@ -71,7 +72,7 @@ class PointGenerator(nn.Module):
     def __init__(self, G: nn.Module, data_mean: torch.Tensor, data_scale: torch.Tensor) -> None:
         super().__init__()
         self.G = G
-        self.z_dim = int(G.z_dim)
+        self.z_dim, self.z_dist = int(G.z_dim), str(getattr(G, "z_dist", "gaussian"))
         self.register_buffer("data_mean", torch.as_tensor(data_mean, dtype=torch.float32).detach().clone())
         self.register_buffer("data_scale", torch.as_tensor(data_scale, dtype=torch.float32).detach().clone())
 
@@ -80,13 +81,14 @@ class PointGenerator(nn.Module):
         return x * self.data_scale + self.data_mean  # (B, 2) in data coordinates
 
     def inputs(self) -> list[dict[str, Any]]:
-        return [_io("z", ["B", self.z_dim], "float32", "standard normal noise")]
+        return [_io("z", ["B", self.z_dim], "float32", "standard normal noise" if self.z_dist == "gaussian"
+                    else "uniform noise on [-1, 1]")]
 
     def output(self) -> dict[str, Any]:
         return _io("points", ["B", 2], "float32", "data coordinates")
 
     def example(self, n: int = 2) -> tuple[torch.Tensor, ...]:
-        return (torch.randn(n, self.z_dim, generator=_rng()),)
+        return (draw_noise(n, self.z_dim, self.z_dist, generator=_rng()),)
 
 
 class ImageGenerator(nn.Module):
@@ -234,7 +236,7 @@ def _constructor_args(net: nn.Module, cfg: Any) -> dict[str, Any]:
     m, name = cfg.model, type(net).__name__
     if name == "MLPGenerator":
         return dict(z_dim=int(m.z_dim), width=int(m.g_width), depth=int(m.g_depth), out_dim=2,
-                    batchnorm=m.g_norm == "batch")
+                    batchnorm=m.g_norm == "batch", z_dist=getattr(net, "z_dist", "gaussian"))
     if name == "DCGANGenerator":
         return dict(z_dim=net.z_dim, size=net.size, channels=net.channels, ngf=int(m.g_width), upsample=m.upsample,
                     num_classes=net.num_classes,

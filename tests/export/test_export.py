@@ -249,3 +249,20 @@ def test_load_generator_refuses_foreign_files(runs, tmp_path):
             load_generator(path)
     with pytest.raises(GanforgeError, match="direction applies to a run folder"):
         load_generator(out, direction="BtoA")
+
+
+def test_a_uniform_noise_run_exports_its_noise(tmp_path):
+    run = tmp_path / "u"
+    argv = ["train", "ring8", "--out", str(run), "--device", "cpu"]
+    sets = ["model.z_dist=uniform", "train.steps=3", "model.g_width=8", "model.d_width=8", "train.progress=false",
+            "train.eval_every=0", "train.sample_every=0", "train.log_every=1", "train.final_eval=false"]
+    assert main(argv + [a for s in sets for a in ("--set", s)]) == 0
+    out = tmp_path / "g.safetensors"
+    spec = export_generator(run, out)
+    assert spec["generator"]["kwargs"]["z_dist"] == "uniform"
+    assert "uniform" in spec["inputs"][0]["values"]
+    G = load_generator(out)
+    assert G.G.z_dist == "uniform"
+    with torch.no_grad():
+        got = G(torch.rand(4, G.z_dim, generator=torch.Generator().manual_seed(3)) * 2 - 1).numpy()
+    assert np.allclose(got, load_run(run).sample(4, seed=3), atol=1e-5)  # the sampler draws U[-1, 1] too

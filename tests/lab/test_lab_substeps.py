@@ -23,7 +23,8 @@ def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-@pytest.mark.parametrize("extra", [{}, {"loss": "wgan-gp", "d_steps": 2}, {"loss": "wgan", "d_steps": 2}])
+@pytest.mark.parametrize("extra", [{}, {"loss": "wgan-gp", "d_steps": 2}, {"loss": "wgan", "d_steps": 2},
+                                   {"z_dist": "uniform"}])
 def test_a_cycle_of_substeps_trains_exactly_like_one_iteration(extra):
     a = LabSession({**SMALL, **extra})
     a.advance(1)
@@ -97,4 +98,16 @@ def test_frame_reports_the_flow_and_fakes_off_the_plane():
     s.bounds = (x, x + 100.0, -100.0, 100.0)  # half the fakes (left of the median) now lie off the plane
     h, _ = decode_frame(s.frame(False))
     assert h["flow"]["fake"]["outside"] == int((fake[:, 0] < x).sum())
+    s.close()
+
+
+def test_the_noise_choice_reaches_every_view_and_update():
+    s = LabSession({**SMALL, "z_dist": "uniform"})
+    assert s.cfg.model.z_dist == "uniform" and s.recipe.models["G"].z_dist == "uniform"
+    assert s.z_view.abs().max() <= 1 and s.z_grid.abs().max() <= 1
+    h, arrays = decode_frame(s.substep("noise"))
+    assert h["flow"]["z"]["dist"] == "uniform" and np.abs(arrays["step_z"]).max() <= 1
+    s.apply({"z_dist": "gaussian"})  # not live: a restart with Gaussian noise
+    h, arrays = decode_frame(s.frame(True))
+    assert s.cfg.model.z_dist == "gaussian" and h["flow"]["z"]["dist"] == "gaussian" and s.z_view.abs().max() > 1
     s.close()

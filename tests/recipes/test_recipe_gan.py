@@ -60,3 +60,29 @@ def test_d_steps(kind):
     assert counts["Loss/D"] == counts["D/real"] == counts["D/fake"] == 3
     assert counts["Loss/G"] == 1
     assert counts["Grad/D"] == counts["Grad/G"] == 1  # the gradient norm: the last repeat only
+
+
+@pytest.mark.parametrize("dist", ["gaussian", "uniform"])
+def test_g_trains_and_samples_on_the_chosen_noise(dist):
+    from ganforge.sample import make_sampler
+
+    cfg, _, recipe = build("ring8", [*TOY, f"model.z_dist={dist}"])
+    seen: list[torch.Tensor] = []
+    recipe.models["G"].register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    check_iteration(recipe, ["D", "G"])
+    model = make_sampler(cfg, recipe.models, recipe.extra_state, torch.device("cpu"))
+    model.G.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    model.sample(2000, seed=1)
+    z = torch.cat(seen)
+    assert len(z) >= 2000 + cfg.train.batch_size
+    if dist == "uniform":  # U[-1, 1]: bounded, sd 1/sqrt(3)
+        assert z.abs().max() <= 1 and z.abs().max() > 0.95 and abs(float(z.std()) - 3 ** -0.5) < 0.05
+    else:
+        assert z.abs().max() > 2.5 and abs(float(z.std()) - 1) < 0.1
+
+
+def test_an_unknown_noise_distribution_names_the_key():
+    from ganforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.z_dist"):
+        build("ring8", [*TOY, "model.z_dist=cauchy"])

@@ -62,6 +62,7 @@ from ganforge.errors import GanforgeError
 from ganforge.loop import accumulate, save_state, seed_everything, train_iteration, update_phase
 from ganforge.losses import ADVERSARIAL as LOSSES
 from ganforge.metrics.sampled import quick_metrics
+from ganforge.nets.layers import Z_DISTS
 from ganforge.recipes import config_from_dict, gan, load_config, resolve
 from ganforge.runfolder import create as create_run_dir
 from ganforge.runfolder import write_config
@@ -73,7 +74,8 @@ HEAT_RES = 48  # D's heat map: HEAT_RES x HEAT_RES values
 REAL_STRIDE = 4  # the graph's mean D(real) scores every REAL_STRIDE-th shown real point (frame cost)
 MANIFOLD_1D = 128  # latent grid for z_dim = 1
 MANIFOLD_2D = 21  # latent grid side for z_dim >= 2 (a 2-D slice: the other coordinates 0)
-Z_RANGE = 2.5  # the latent grid spans [-Z_RANGE, Z_RANGE]
+#: per noise distribution: the latent grid spans [-r, r] and the page's noise inset [-r', r'] (r, r')
+Z_RANGES = {"gaussian": (2.5, 3.0), "uniform": (1.0, 1.2)}
 METRICS_SECONDS = 1.0  # wall seconds between metric evaluations while playing (and on Step / Reset): exact W1
 # on 512 points costs ~0.1 s, so a fixed frame interval would tie the frame rate to it
 HISTORY = 5000  # logged records kept (one per frame): bounded memory
@@ -143,6 +145,8 @@ SETTINGS: dict[str, Setting] = {
     "lr_d": Setting("optim.lr_d", "float", lo=1e-6, hi=0.1, live=True, help="discriminator learning rate"),
     "optimizer": Setting("optim.name", "choice", ("adam", "rmsprop", "sgd"), help="optimiser for both"),
     "z_dim": Setting("model.z_dim", "int", lo=1, hi=16, help="noise size"),
+    "z_dist": Setting("model.z_dist", "choice", Z_DISTS, help="noise distribution: Gaussian N(0, I) or uniform "
+                      "on [-1, 1]"),
     "g_width": Setting("model.g_width", "int", lo=2, hi=512, help="generator hidden width"),
     "g_depth": Setting("model.g_depth", "int", lo=1, hi=6, help="generator hidden layers"),
     "d_width": Setting("model.d_width", "int", lo=2, hi=512, help="discriminator hidden width"),
@@ -267,12 +271,13 @@ class LabSession:
         self.metrics_at = -math.inf
         self.diverged = ""
         g = torch.Generator().manual_seed(cfg.seed + 1)
-        self.z_view = torch.randn(N_VIEW, cfg.model.z_dim, generator=g).to(self.device)  # fixed: points move
-        self.z_stats = {"dist": "normal", "dim": int(cfg.model.z_dim), "mean": float(self.z_view.mean()),
-                        "std": float(self.z_view.std())}
+        G = self.recipe.models["G"]
+        self.z_view = G.noise(N_VIEW, generator=g).to(self.device)  # fixed: the points move as G learns
+        self.z_stats = {"dist": G.z_dist, "range": Z_RANGES[G.z_dist][1], "dim": int(cfg.model.z_dim),
+                        "mean": float(self.z_view.mean()), "std": float(self.z_view.std())}
         self.real = self.model.real(N_VIEW, seed=cfg.seed + 2)  # (N, 2) data coordinates
         self.bounds = toy_bounds(self.model.real(2000, seed=cfg.seed + 3), margin=0.25)
-        z_grid, self.manifold_shape = latent_grid(cfg.model.z_dim)
+        z_grid, self.manifold_shape = latent_grid(cfg.model.z_dim, cfg.model.z_dist)
         self.z_grid = z_grid.to(self.device)
         self.cycle = 0  # sub-steps done in the current iteration (0: at an iteration's start)
         self.pending: dict[str, Any] = {}  # what the last sub-steps computed (tensors), for the frame
@@ -403,7 +408,7 @@ class LabSession:
         """Run one sub-step; returns its name. The display sub-steps compute without touching any parameter."""
         name, r = self.next_substep()
         p, kind = self.pending, self.cfg.loss.name
-        B, z_dim = self.cfg.train.batch_size, self.cfg.model.z_dim
+        B = self.cfg.train.batch_size
         G, D = self.recipe.models["G"], self.recipe.models["D"]
         info: dict[str, float] = {}
         if name in ("noise", "g_forward"):
@@ -412,7 +417,7 @@ class LabSession:
             p.clear()
             self._save_rng()  # the update replays from here: the phase draws this batch and this noise
             batch = self.recipe.next_batch()  # what train_iteration draws before the phase's step
-            z = torch.randn(B, z_dim, device=self.device)  # the phase's noise (gan.d_step / g_step)
+            z = G.noise(B, device=self.device)  # the phase's noise (gan.d_step / g_step draw it so)
             self._restore_rng()  # nothing else draws from this state before the update replays it
             p["z"] = z
             if name == "noise":
@@ -603,11 +608,13 @@ class LabSession:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def latent_grid(z_dim: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """A regular grid in latent space: a line (z_dim 1) or a square in the first two coordinates (others 0)."""
+def latent_grid(z_dim: int, dist: str = "gaussian") -> tuple[torch.Tensor, tuple[int, ...]]:
+    """A regular grid in latent space: a line (z_dim 1) or a square in the first two coordinates (others 0),
+    over where ``dist`` puts most of its noise."""
+    r = Z_RANGES[dist][0]
     if z_dim == 1:
-        return torch.linspace(-Z_RANGE, Z_RANGE, MANIFOLD_1D)[:, None], (MANIFOLD_1D,)  # (M, 1)
-    t = torch.linspace(-Z_RANGE, Z_RANGE, MANIFOLD_2D)
+        return torch.linspace(-r, r, MANIFOLD_1D)[:, None], (MANIFOLD_1D,)  # (M, 1)
+    t = torch.linspace(-r, r, MANIFOLD_2D)
     gu, gv = torch.meshgrid(t, t, indexing="ij")  # row i: u = t_i
     z = torch.zeros(MANIFOLD_2D * MANIFOLD_2D, z_dim)
     z[:, 0], z[:, 1] = gu.reshape(-1), gv.reshape(-1)

@@ -5,6 +5,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+#: the noise distributions a generator can be trained on: N(0, I), or uniform on [-1, 1]^z_dim
+#: (Goodfellow et al., 2014 used uniform noise; GAN Lab offers both)
+Z_DISTS = ("gaussian", "uniform")
+
+
+def draw_noise(n: int, z_dim: int, dist: str = "gaussian", *, generator: torch.Generator | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
+    """``n`` noise vectors (n, z_dim) from ``dist`` (:data:`Z_DISTS`); ``generator`` as in ``torch.randn``."""
+    if dist == "gaussian":
+        return torch.randn(n, z_dim, generator=generator, device=device)
+    if dist == "uniform":
+        return torch.rand(n, z_dim, generator=generator, device=device) * 2 - 1
+    raise ValueError(f"unknown noise distribution {dist!r}; known: {', '.join(Z_DISTS)}")
+
 
 class MinibatchStd(nn.Module):
     """Append the average across-batch standard deviation as one extra feature (Karras et al., 2018).

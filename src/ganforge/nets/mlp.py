@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.nets.layers import MinibatchStd
+from ganforge.nets.layers import MinibatchStd, draw_noise
 
 
 class MLPGenerator(nn.Module):
@@ -23,12 +23,13 @@ class MLPGenerator(nn.Module):
         depth: number of hidden layers (>= 1).
         out_dim: output size (2 for the toys).
         batchnorm: batch norm after each hidden linear layer.
+        z_dist: the noise it is trained on, ``"gaussian"`` or ``"uniform"`` (see :meth:`noise`).
     """
 
     def __init__(self, z_dim: int = 2, width: int = 256, depth: int = 3, out_dim: int = 2,
-                 batchnorm: bool = False) -> None:
+                 batchnorm: bool = False, z_dist: str = "gaussian") -> None:
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim, self.z_dist = z_dim, z_dist
         layers: list[nn.Module] = []
         d_in = z_dim
         for _ in range(depth):
@@ -39,6 +40,11 @@ class MLPGenerator(nn.Module):
             d_in = width
         layers += [nn.Linear(d_in, out_dim)]
         self.net = nn.Sequential(*layers)
+
+    def noise(self, n: int, generator: torch.Generator | None = None,
+              device: torch.device | str | None = None) -> torch.Tensor:
+        """``n`` inputs (n, z_dim) from the distribution it was trained on."""
+        return draw_noise(n, self.z_dim, self.z_dist, generator=generator, device=device)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)  # (B, out_dim)

@@ -32,6 +32,7 @@ from ganforge.config import Config, choices, num
 from ganforge.data.npfiles import short
 from ganforge.data.toy2d import make_distribution, normaliser
 from ganforge.errors import ConfigError, DataError
+from ganforge.nets.layers import Z_DISTS, draw_noise
 from ganforge.nets.mlp import MLPDiscriminator, MLPGenerator
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 from ganforge.recipes.common import (
@@ -61,6 +62,8 @@ class MLPModel:
     """The networks for 2-D points: MLPs (Goodfellow et al., 2014), with PacGAN and minibatch std."""
 
     z_dim: int = num(2, min=1, max=65536, help="noise size")
+    z_dist: str = choices(*Z_DISTS, help="noise distribution: N(0, I), or uniform on [-1, 1] per coordinate "
+                          "(Goodfellow et al., 2014)")
     g_width: int = num(256, min=1, max=65536, help="generator hidden width")
     g_depth: int = num(3, min=1, max=64, help="generator hidden layers")
     g_norm: str = choices("none", "batch", help="normalisation in the generator's hidden layers")
@@ -177,7 +180,8 @@ def build_models(cfg: Config) -> Models:
         D = DCGANDiscriminator(size=d.size, channels=d.channels, ndf=m.d_width, norm=m.d_norm, num_classes=k,
                                cond=m.cond if k else "concat", mbstd=m.mbstd, codes=m.codes)
     else:
-        G = MLPGenerator(z_dim=m.z_dim, width=m.g_width, depth=m.g_depth, out_dim=2, batchnorm=m.g_norm == "batch")
+        G = MLPGenerator(z_dim=m.z_dim, width=m.g_width, depth=m.g_depth, out_dim=2, batchnorm=m.g_norm == "batch",
+                         z_dist=m.z_dist)
         D = MLPDiscriminator(in_dim=2, width=m.d_width, depth=m.d_depth, pack=m.pack, mbstd=m.mbstd)
     models: Models = {"G": G, "D": D}
     if cfg.train.ema > 0:
@@ -283,6 +287,11 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     prior = extra.get("label_prior")  # clusters: G's labels follow the data's cluster frequencies
     if prior is not None:
         prior = prior.to(device)
+    z_dist = getattr(cfg.model, "z_dist", "gaussian")  # 2-D runs choose; image runs draw N(0, I)
+
+    def noise(n: int) -> torch.Tensor:
+        return draw_noise(n, z_dim, z_dist, device=device)
+
     aug = augmenter(cfg)
     reuse = cfg.train.reuse_fake  # one process only: dist.check_ddp_options refuses it under DDP
     kept: dict[str, torch.Tensor | None] = {}  # reuse_fake: the D phase's fake (with G's graph) and its labels
@@ -307,7 +316,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         G, D = models["G"], models["D"]
         real, c = batch["x"], batch.get("y")  # the fakes get the real batch's labels
         code = torch.randint(codes, (B,), device=device) if codes else None
-        z, g_labels = torch.randn(B, z_dim, device=device), c if code is None else code
+        z, g_labels = noise(B), c if code is None else code
         if reuse:  # G keeps its graph for the G phase (the loop froze G for this phase: unfreeze it here)
             G.requires_grad_(True)
             kept["fake"], kept["c"] = _call(G, z, g_labels), g_labels
@@ -341,7 +350,7 @@ def build(cfg: Config, device: torch.device) -> Recipe:
                 c = torch.multinomial(prior, B, replacement=True)  # (B,)
             else:
                 c = torch.randint(k_classes or codes, (B,), device=device) if (k_classes or codes) else None
-            fake = _call(G, torch.randn(B, z_dim, device=device), c)
+            fake = _call(G, noise(B), c)
         logs: dict[str, torch.Tensor] = {}
         if codes:  # G makes its code recoverable (D and Q are frozen in this phase)
             logits_fake, info_term = info_loss(D, fake, c, logs)

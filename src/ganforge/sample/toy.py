@@ -103,7 +103,7 @@ class ToyModel:
         out = []
         with eval_mode(self.G):
             for start in range(0, n, batch):
-                z = torch.randn(min(batch, n - start), self.G.z_dim, generator=g).to(self.device)
+                z = self.G.noise(min(batch, n - start), generator=g).to(self.device)  # the run's noise distribution
                 out.append(self.to_data(self.G(z)).float().cpu())
         return torch.cat(out).numpy()
 

@@ -198,6 +198,10 @@ function dInfo(loss) {
   return { name: "critic", short: "critic", out: "f(x)", scale: "critic f(x): unbounded score, higher = more real" };
 }
 
+function zDist(z) {  // the noise distribution as the lecture writes it
+  return z && z.dist === "uniform" ? "U[-1, 1]" : "N(0, I)";
+}
+
 function fmt(v, integer = false) {  // counts as integers ("8"), the rest with 3 significant digits
   if (typeof v !== "number" || !Number.isFinite(v)) return String(v);
   if (integer || Number.isInteger(v)) return String(Math.round(v));
@@ -363,13 +367,13 @@ function drawPlane(frame, canvas = view, opts = {}) {
       ctx.strokeStyle = sub.box === "z" ? "#f9a825" : "#90a4ae"; ctx.lineWidth = sub.box === "z" ? 3 : 1;
       ctx.strokeRect(ox, oy, S, S);
       ctx.fillStyle = "#1565c0";
-      const z = arrays.step_z, zr = 3;
+      const zf = header.flow ? header.flow.z : {}, z = arrays.step_z, zr = zf.range || 3;
       for (let k = 0; k < z.length; k += 2) {
         const zx = ox + ((z[k] + zr) / (2 * zr)) * S, zy = oy + S - ((z[k + 1] + zr) / (2 * zr)) * S;
         if (zx > ox && zx < ox + S && zy > oy && zy < oy + S) ctx.fillRect(zx - 1, zy - 1, 2, 2);
       }
       ctx.fillStyle = "#263238"; ctx.font = "10px sans-serif";
-      ctx.fillText(`noise z ~ N(0, I), [-3, 3]${header.flow && header.flow.z.dim > 2 ? " (z1, z2)" : ""}`, ox + 3, oy + S - 3);
+      ctx.fillText(`noise z ~ ${zDist(zf)}, [-${zr}, ${zr}]${zf.dim > 2 ? " (z1, z2)" : ""}`, ox + 3, oy + S - 3);
     }
     ctx.fillStyle = "rgba(255, 255, 255, 0.85)"; ctx.fillRect(0, 0, Math.min(W - 120, 430), 20);
     ctx.fillStyle = "#bf360c"; ctx.font = "bold 12px sans-serif";
@@ -508,7 +512,7 @@ function updateGraph(h) {
   const lv = lab.lastLosses || {};
   const num = (v) => (v === undefined ? "–" : fmt(v));
   $("box-D").querySelector(".title").textContent = d.name;
-  boxText("z", [`N(0, I), dim ${f.z.dim}`, `mean ${fmt(info.z_mean ?? f.z.mean)}`, `sd ${fmt(info.z_std ?? f.z.std)}`]);
+  boxText("z", [`${zDist(f.z)}, dim ${f.z.dim}`, `mean ${fmt(info.z_mean ?? f.z.mean)}`, `sd ${fmt(info.z_std ?? f.z.std)}`]);
   boxText("G", [`MLP ${f.G[0]}×${f.G[1]}`, `batch m = ${f.batch}`, ""]);
   boxText("fake", [`${f.fake.n} shown`, `mean (${f.fake.mean[0].toFixed(2)}, ${f.fake.mean[1].toFixed(2)})`,
     f.fake.outside ? `${f.fake.outside} off the plane` : "all on the plane"]);
