@@ -65,6 +65,24 @@ def page():
         browser.close()
 
 
+TINY = {"g_width": 16, "d_width": 16, "batch_size": 32}  # small networks: quick frames
+
+
+def open_lab(page, url: str, **settings) -> None:
+    """Load the live view, wait for its first frame and controls, then apply ``settings`` and wait for them."""
+    page.goto(url)
+    page.wait_for_function("() => window.lab && lab.frame && document.querySelector('#sub-noise')")
+    if settings:
+        page.evaluate("(v) => lab.send({type: 'settings', values: v})", settings)
+        page.wait_for_function("(v) => Object.entries(v).every(([k, x]) => lab.settings[k] === x) && lab.step === 0",
+                               arg=settings)
+
+
+def save_run(page, name: str) -> None:
+    page.evaluate("(name) => lab.send({type: 'save', name})", name)
+    page.wait_for_function("() => document.querySelector('#message').innerText.includes('saved')")
+
+
 def snapshot(page) -> dict:
     return page.evaluate("""() => ({step: lab.step, frames: lab.frames, fake: Array.from(lab.frame.arrays.fake),
         heat: Array.from(lab.frame.arrays.heat), metrics: document.querySelector('#metrics').innerText,
@@ -73,10 +91,7 @@ def snapshot(page) -> dict:
 
 def test_live_view_plays_pauses_and_refuses_bad_values(server, page):
     url, runs = server
-    page.goto(url)
-    page.wait_for_function("() => window.lab && lab.frame && document.querySelector('#set-lr_g')")
-    page.evaluate("lab.send({type: 'settings', values: {g_width: 32, d_width: 32, batch_size: 64, speed: 3}})")
-    page.wait_for_function("() => lab.settings.g_width === 32 && lab.step === 0")
+    open_lab(page, url, g_width=32, d_width=32, batch_size=64, speed=3)
     before = snapshot(page)
 
     page.click("#play")
@@ -123,12 +138,9 @@ def test_gallery_shows_runs_and_refuses_outside_paths(server, page):
     r = page.request.get(url + "api/runs/.hidden/grid.png")
     assert r.status == 403 and "refused" in r.json()["error"]
 
-    page.goto(url)
-    page.wait_for_function("() => window.lab && lab.frame")
-    page.evaluate("lab.send({type: 'settings', values: {g_width: 16, d_width: 16, batch_size: 32}})")
+    open_lab(page, url, **TINY)
     page.evaluate("lab.send({type: 'step'})")
-    page.evaluate("lab.send({type: 'save', name: 'tiny'})")
-    page.wait_for_function("() => document.querySelector('#message').innerText.includes('saved')")
+    save_run(page, "tiny")
     page.click("#tab-gallery")
     page.click("#runs li[data-name=tiny]")
     page.wait_for_selector("#g-scatter", state="visible")
@@ -145,14 +157,11 @@ def test_gallery_shows_runs_and_refuses_outside_paths(server, page):
 
 def test_gallery_2d_view_has_legend_heat_scale_metrics_and_curves(server, page):
     url, runs = server
-    page.goto(url)
-    page.wait_for_function("() => window.lab && lab.frame")
-    page.evaluate("lab.send({type: 'settings', values: {g_width: 16, d_width: 16, batch_size: 32, speed: 3}})")
+    open_lab(page, url, **TINY, speed=3)
     page.evaluate("lab.send({type: 'play'})")
     page.wait_for_function("() => lab.step >= 30", timeout=30_000)
     page.evaluate("lab.send({type: 'pause'})")
-    page.evaluate("lab.send({type: 'save', name: 'curvy'})")
-    page.wait_for_function("() => document.querySelector('#message').innerText.includes('saved')")
+    save_run(page, "curvy")
     page.goto(url + "#run=curvy")
     page.wait_for_selector("#g-scatter-box", state="visible")
     page.wait_for_function("() => lab.gallery && lab.gallery.name === 'curvy'")
@@ -175,10 +184,7 @@ def test_gallery_2d_view_has_legend_heat_scale_metrics_and_curves(server, page):
 
 def test_model_graph_step_by_step_and_readable_views(server, page):
     url, _ = server
-    page.goto(url)
-    page.wait_for_function("() => window.lab && lab.frame && document.querySelector('#sub-noise')")
-    page.evaluate("lab.send({type: 'settings', values: {g_width: 16, d_width: 16, batch_size: 32, d_steps: 2}})")
-    page.wait_for_function("() => lab.settings.g_width === 16 && lab.settings.d_steps === 2")
+    open_lab(page, url, **TINY, d_steps=2)
     assert page.locator("#graph .box").count() == 8
     assert page.text_content("#box-D .title") == "discriminator"  # the preset's LSGAN
     assert "critic" not in page.inner_text("#heat-legend")
@@ -239,6 +245,13 @@ def test_model_graph_step_by_step_and_readable_views(server, page):
     page.wait_for_function("() => lab.frame.header.flow.loss === 'wgan-gp'")
     assert page.text_content("#box-D .title") == "critic" and "critic" in page.inner_text("#heat-legend")
     page.wait_for_function("() => document.querySelector('#metrics').innerText.includes('modes')")
-    modes = page.evaluate("""() => [...document.querySelectorAll('#metrics tr')]
-        .find((r) => r.innerText.includes('modes')).cells[1].innerText""")
-    assert modes.isdigit()
+    cell = """(name) => [...document.querySelectorAll('#metrics tr')]
+        .find((r) => r.innerText.includes(name)).cells[1].innerText"""
+    assert page.evaluate(cell, "modes").isdigit()
+    hq = page.evaluate(cell, "high quality")
+    assert hq.endswith("%") and 0 <= float(hq[:-1]) <= 100  # a fraction shown as a percentage
+
+    assert "N(0, I)" in page.text_content("#box-z")
+    page.select_option("#set-z_dist", "uniform")  # the noise choice: the graph and the inset follow
+    page.wait_for_function("() => lab.frame.header.flow.z.dist === 'uniform'")
+    assert "U[-1, 1]" in page.text_content("#box-z")

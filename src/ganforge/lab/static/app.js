@@ -410,14 +410,19 @@ function drawCurves(canvas, series, colors, log = false) {
 }
 
 const METRIC_NAMES = {
-  "Metric/modes": "modes captured", "Metric/hq": "high quality %", "Metric/reverse_kl": "reverse KL",
+  "Metric/modes": "modes captured", "Metric/hq": "high quality", "Metric/reverse_kl": "reverse KL",
   "Metric/w1": "W1", "Metric/kl": "KL (histogram)", "Metric/jsd": "JSD",
 };
 const INTEGER_METRICS = new Set(["Metric/modes"]);
+const PERCENT_METRICS = new Set(["Metric/hq"]);  // fractions in the frames, shown as percentages
+
+function metricValue(k, v) {
+  return PERCENT_METRICS.has(k) && Number.isFinite(v) ? `${(100 * v).toFixed(1)}%` : fmt(v, INTEGER_METRICS.has(k));
+}
 
 function metricRows(metrics) {
   return Object.entries(METRIC_NAMES).filter(([k]) => k in metrics)
-    .map(([k, label]) => `<tr><td>${label}</td><td>${fmt(Number(metrics[k]), INTEGER_METRICS.has(k))}</td></tr>`);
+    .map(([k, label]) => `<tr><td>${label}</td><td>${metricValue(k, Number(metrics[k]))}</td></tr>`);
 }
 
 function klNote(kl) {  // why the lab's KL is finite where the true one is infinite

@@ -1,11 +1,12 @@
-"""Take docs/lab.md's screenshots of the lab's modes: docs/images/lab-*.png (headless Debian chromium).
+"""Take the lab's screenshots for the README and docs/lab.md: docs/images/lab*.png (headless Debian chromium).
 
-    python tests/lab/lab_screenshots.py [--out docs/images] [--chromium /usr/bin/chromium]
+    python scripts/lab_screenshots.py [--out docs/images] [--seconds 5] [--chromium /usr/bin/chromium]
 
-Not a test (pytest does not collect it). Starts the lab on a free port, trains ring8 for a few
-seconds and takes: the model graph with D's box lit (``lab-graph.png``), step by step at
-"classify" (``lab-step.png``), the gradient-arrows sub-step (``lab-gradient.png``) and the
-gallery's 2-D view of the saved run (``lab-gallery.png``); each a palette PNG under 150 KB.
+Starts the lab on a free port, trains ring8 for a few seconds, pauses and takes: the page as it
+opens on a run (``lab.png``, the README's picture), the model graph with D's box lit
+(``lab-graph.png``), step by step at "classify" (``lab-step.png``), the gradient-arrows sub-step
+(``lab-gradient.png``) and the gallery's 2-D view of the saved run (``lab-gallery.png``); each a
+palette PNG (small enough for the repository). Never downloads a browser.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main() -> None:
             page.wait_for_function("() => !lab.playing && document.querySelector('#metrics').innerText.length > 0")
             time.sleep(0.5)
             live = {"x": 0, "y": 40, "width": 1240, "height": 960}
+            save(page.screenshot(clip={"x": 0, "y": 0, "width": 1240, "height": 760}), args.out / "lab.png", colors=128)
             page.hover("#box-D")
             time.sleep(0.2)
             save(page.screenshot(clip={"x": 250, "y": 40, "width": 580, "height": 780}), args.out / "lab-graph.png")
