@@ -11,7 +11,7 @@
     ganforge translate runs/inpaint --input photos/ --out translated [--direction AtoB|BtoA]
     ganforge sample runs/inpaint --n 8 --out triptychs.png      # input | output | target rows
     ganforge export runs/ring8 --out ring8.onnx                 # the generator alone: .pt, .onnx or .safetensors
-    ganforge sample runs/style --n 64 --truncation 0.7 --out grid.png     # StyleGAN runs: the truncation trick
+    ganforge sample runs/style --n 64 --truncation 0.7 --out grid.png     # truncation (StyleGAN: w, others: z)
     ganforge interpolate runs/style --space w --out walk.png              # walk W (lerp) instead of Z (slerp)
     ganforge mix runs/style --rows 4 --cols 4 --layers coarse --out mix.png   # style-mixing grid
     ganforge noise runs/style --seed 3 --n 8 --out noise.png              # same styles, new noise + std map
@@ -456,10 +456,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise GanforgeError(f"--out must be {what}, got {_short(out.name)}")
     if args.cls is not None and not image:
         raise GanforgeError("--class applies to conditional image runs")
-    style = run.can("style")
-    if args.truncation != 1.0 and not style:
-        raise GanforgeError("--truncation applies to StyleGAN runs (recipe=stylegan): other generators have no w_avg")
-    trunc = {"truncation": args.truncation} if style else {}
+    if args.truncation is not None and not run.can("truncation"):
+        raise GanforgeError("--truncation applies to image runs (a 2-D run's noise is not truncated)")
+    trunc = {} if args.truncation is None else {"truncation": args.truncation}
     n = args.n
     if not image:
         if out.suffix == ".png":
@@ -848,10 +847,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--class", dest="cls", type=_int_in(0, 2**31 - 1), default=None, metavar="K",
                    help="conditional runs: samples of class K only (default: a class per row)")
-    s.add_argument("--truncation", type=_float_in(-2, 2, note=" (useful: 0.5 to 1; 1 = off, 0 = the average image)"),
-                   default=1.0, metavar="PSI",
-                   help="StyleGAN runs: the truncation trick, w = w_avg + PSI (w - w_avg) (1 = off, 0 = the "
-                        "average image)")
+    s.add_argument("--truncation", type=_float_in(-2, 4), default=None, metavar="PSI",
+                   help="the truncation trick (default: off). StyleGAN runs: w = w_avg + PSI (w - w_avg) (1 = off, "
+                        "0 = the average image; useful 0.5 to 1). Other image runs (BigGAN, DCGAN): z drawn from a "
+                        "normal truncated to [-PSI, PSI] (BigGAN's; PSI > 0, useful 0.25 to 2: smaller, less "
+                        "variety and higher fidelity)")
     s.set_defaults(fn=cmd_sample)
 
     s = sub.add_parser("translate", help="translate an image or a folder of images with a pix2pix / cyclegan run")

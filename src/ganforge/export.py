@@ -12,8 +12,8 @@ numbers for the same inputs:
 
 - 2-D runs (:class:`PointGenerator`): ``z`` (B, z_dim) -> points (B, 2) in data coordinates (the data scaling
   kept in the checkpoint is baked in);
-- DCGAN runs (:class:`ImageGenerator`): ``z`` (B, z_dim) [, ``labels`` (B,) int64 for a conditional or
-  InfoGAN / cluster run] -> images (B, C, S, S) in [-1, 1];
+- DCGAN and BigGAN runs (:class:`ImageGenerator`): ``z`` (B, z_dim) [, ``labels`` (B,) int64 for a conditional,
+  BigGAN or InfoGAN / cluster run] -> images (B, C, S, S) in [-1, 1] (truncation: draw z truncated yourself);
 - StyleGAN runs (:class:`StyleImageGenerator`): ``z``, ``psi`` (B,) truncation and ``noise`` (B, noise_dim)
   standard normal (every layer's per-pixel noise, flattened and joined) -> images clamped to [-1, 1];
   ``w_avg`` is baked in;
@@ -218,13 +218,15 @@ def _io(name: str, shape: list[Any], dtype: str, values: str) -> dict[str, Any]:
 
 def _classes() -> dict[str, type[nn.Module]]:
     """The generator classes a spec may name: ganforge's own, nothing imported by name from a file."""
+    from ganforge.nets.biggan import BigGANGenerator
     from ganforge.nets.dcgan import DCGANGenerator
     from ganforge.nets.mlp import MLPGenerator
     from ganforge.nets.resnet import ResnetGenerator
     from ganforge.nets.stylegan import StyleGenerator
     from ganforge.nets.unet import UNetGenerator
 
-    return {c.__name__: c for c in (MLPGenerator, DCGANGenerator, StyleGenerator, UNetGenerator, ResnetGenerator)}
+    return {c.__name__: c for c in (MLPGenerator, DCGANGenerator, BigGANGenerator, StyleGenerator, UNetGenerator,
+                                    ResnetGenerator)}
 
 
 _WRAPPERS: dict[str, type[nn.Module]] = {"points": PointGenerator, "images": ImageGenerator,
@@ -241,6 +243,9 @@ def _constructor_args(net: nn.Module, cfg: Any) -> dict[str, Any]:
         return dict(z_dim=net.z_dim, size=net.size, channels=net.channels, ngf=int(m.g_width), upsample=m.upsample,
                     num_classes=net.num_classes,
                     embed_dim=net.embed.embedding_dim if net.embed is not None else 0)
+    if name == "BigGANGenerator":
+        return dict(z_dim=net.z_dim, size=net.size, channels=net.channels, ngf=int(m.g_width),
+                    num_classes=net.num_classes, shared_dim=int(m.shared_dim))
     if name == "StyleGenerator":
         return dict(z_dim=net.z_dim, w_dim=net.w_dim, size=net.size, channels=net.channels, ngf=int(m.g_width),
                     map_layers=net.mapping.num_layers, style=net.synthesis.style)

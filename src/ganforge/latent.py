@@ -9,6 +9,8 @@ training data. Spherical interpolation (slerp; White, 2016) stays on the shell.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 METHODS = ("lerp", "slerp")
@@ -39,3 +41,23 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "s
         raise ValueError(f"steps must be >= 2, got {steps}")
     t = torch.linspace(0, 1, steps, dtype=z0.dtype, device=z0.device)
     return (slerp if method == "slerp" else lerp)(z0, z1, t)
+
+
+def truncate(z: torch.Tensor, psi: float, generator: torch.Generator | None = None,
+             max_rounds: int = 10_000) -> torch.Tensor:
+    """BigGAN's truncation trick (Brock et al., 2019): ``z`` (N, D) standard normal with every entry whose
+    magnitude exceeds the threshold ``psi`` redrawn until none does, a normal truncated to [-psi, psi].
+
+    Smaller ``psi`` trades variety for fidelity. A copy; ``generator`` draws the replacements (CPU).
+    """
+    if not (math.isfinite(psi) and psi > 0):
+        raise ValueError(f"the truncation threshold psi must be a finite number > 0, got {psi}")
+    z = z.detach().cpu().float().clone()
+    bad = z.abs() > psi
+    for _ in range(max_rounds):  # each round keeps the share P(|z| <= psi) of what was left
+        n = int(bad.sum())
+        if not n:
+            return z
+        z[bad] = torch.randn(n, generator=generator)
+        bad = z.abs() > psi
+    raise ValueError(f"the truncation threshold psi={psi:g} is too small to sample from")

@@ -196,7 +196,7 @@ def test_style_options_refused_on_other_runs(tiny_run, tmp_path, capsys):
     assert main(["sample", str(tiny_run), "--truncation", "0.7", "--out", str(tmp_path / "s.npy")]) == 2
     assert main(["mix", str(tiny_run), "--out", str(tmp_path / "m.png")]) == 2
     err = capsys.readouterr().err
-    assert "--truncation applies to StyleGAN runs" in err and "recipe=stylegan" in err
+    assert "--truncation applies to image runs" in err and "recipe=stylegan" in err
 
 
 def test_cli_tools(style_run, tmp_path, capsys):

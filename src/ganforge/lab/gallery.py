@@ -41,6 +41,7 @@ from typing import Any
 from ganforge import pretrained
 from ganforge.checkpoint import list_checkpoints
 from ganforge.errors import GanforgeError
+from ganforge.recipes import recipe_module
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # one path component, not starting with "."
 MAX_RUNS = 500  # listed run folders
@@ -68,8 +69,7 @@ def views(cfg: Any) -> list[str]:
     out = ["grid", "interpolate"]
     if cfg.recipe == "stylegan":
         out.append("mix")  # the style-mixing grid by coarse / middle / fine layers
-    # (StyleGAN's model section has no labels; k-means clusters are not classes a user picks)
-    if getattr(cfg.model, "cond", "none") != "none" and not cfg.model.clusters:
+    if recipe_module(cfg).class_conditional(cfg):  # k-means clusters are not classes a user picks
         out.append("classes")
     return out
 

@@ -6,7 +6,8 @@
 
 Each recipe module (one per paper family) holds its ``model`` and ``loss`` section classes,
 ``LOSSES`` (the adversarial losses it takes), ``DATA`` (the kinds of data it trains on),
-``optim_defaults`` and ``resolve`` (its ``auto`` fields and cross-field rules), ``validate``
+``optim_defaults``, ``class_conditional`` (whether users pick a class), ``resolve`` (its ``auto``
+fields and cross-field rules), ``validate``
 (reads the data once), ``build_models`` and ``build``. A new GAN variant is one more module
 here and one more line in :data:`RECIPES`.
 
@@ -43,9 +44,10 @@ from ganforge.config import (
     to_dict,
 )
 from ganforge.errors import ConfigError
-from ganforge.recipes import cyclegan, gan, pix2pix, stylegan
+from ganforge.recipes import biggan, cyclegan, gan, pix2pix, stylegan
 
-RECIPES: dict[str, ModuleType] = {"gan": gan, "pix2pix": pix2pix, "cyclegan": cyclegan, "stylegan": stylegan}
+RECIPES: dict[str, ModuleType] = {"gan": gan, "pix2pix": pix2pix, "cyclegan": cyclegan, "stylegan": stylegan,
+                                  "biggan": biggan}
 
 
 def recipe_module(cfg_or_name: Config | str) -> ModuleType:

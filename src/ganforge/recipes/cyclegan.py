@@ -37,6 +37,7 @@ LOSSES = ("lsgan", "ns", "minimax", "hinge")
 DATA = translation.DATA
 optim_defaults = translation.optim_defaults
 check_batch = translation.check_batch
+class_conditional = translation.class_conditional
 
 
 @dataclass

@@ -130,6 +130,11 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def class_conditional(cfg: Config) -> bool:
+    """Whether users pick a class: labels into G and D (``model.cond``), not k-means clusters or InfoGAN codes."""
+    return cfg.data_kind == "images" and cfg.model.cond != "none" and not cfg.model.clusters
+
+
 def optim_defaults(cfg: Config) -> dict[str, Any]:
     return LOSS_DEFAULTS[cfg.loss.name]
 

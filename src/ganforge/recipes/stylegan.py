@@ -70,6 +70,11 @@ def sections(kind: str) -> tuple[type, type]:
     return StyleGANModel, StyleGANLoss
 
 
+def class_conditional(cfg: Config) -> bool:
+    """Never: this StyleGAN is unconditional."""
+    return False
+
+
 def optim_defaults(cfg: Config) -> dict[str, Any]:
     """Karras et al. (2020): Adam 0.002, betas (0, 0.99), equalised learning rate."""
     return dict(name="adam", lr=2e-3, beta1=0.0, beta2=0.99, d_steps=1)

@@ -45,6 +45,11 @@ class TranslatorModel:
                          "(the noise of pix2pix; 0 = off)")
 
 
+def class_conditional(cfg: Config) -> bool:
+    """Never: a translator is conditioned on an image, not on a class."""
+    return False
+
+
 def optim_defaults(cfg: Config) -> dict[str, Any]:
     """Adam 2e-4, beta1 0.5 (Isola et al.; Zhu et al.)."""
     return dict(name="adam", lr=2e-4, beta1=0.5, beta2=0.999, d_steps=1)

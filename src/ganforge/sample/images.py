@@ -22,9 +22,10 @@ import torch
 
 from ganforge.config import Config
 from ganforge.errors import GanforgeError
-from ganforge.latent import interpolate
+from ganforge.latent import interpolate, truncate
 from ganforge.metrics.sampled import features_for
 from ganforge.pixels import to_signed, to_uint8
+from ganforge.recipes import recipe_module
 from ganforge.sample.limits import check_memory, check_picture
 from ganforge.sample.toy import eval_mode
 
@@ -39,7 +40,12 @@ class ImageModel:
         models: {"G", "D"} and optionally "G_ema" (then used for sampling).
         extra_state: unused for images (kept for the common interface).
         device: where the models live.
+
+    ``truncation`` (a threshold psi > 0, or None = off) draws z from a normal truncated to [-psi, psi], BigGAN's
+    truncation trick (Brock et al., 2019): smaller psi, less variety and higher fidelity.
     """
+
+    truncation: float | None = None  # the default threshold for generate / sample / grids (None = off)
 
     def __init__(self, cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
                  device: torch.device | str = "cpu") -> None:
@@ -48,11 +54,10 @@ class ImageModel:
         self.D = models.get("D")  # (a pretrained model ships without it)
         self.extra = extra_state
         self.device = torch.device(device)
-        m = cfg.model  # a DCGAN section; StyleGAN's has no conditioning fields (all off)
+        m = cfg.model  # a DCGAN section has InfoGAN codes and clusters; StyleGAN's and BigGAN's none
         clusters, codes = int(getattr(m, "clusters", 0)), int(getattr(m, "codes", 0))
-        cond = getattr(m, "cond", "none") != "none"
-        # classes a user asks for; a cluster-conditioned model is unconditional to its users
-        self.num_classes = int(m.num_classes or 0) if (cond and not clusters) else 0
+        # classes a user asks for (the recipe says); a cluster-conditioned model is unconditional to its users
+        self.num_classes = int(m.num_classes or 0) if recipe_module(cfg).class_conditional(cfg) else 0
         self.codes = codes or clusters  # G's own label, random unless asked for: InfoGAN code or cluster
         self.prior = extra_state.get("label_prior") if clusters else None  # clusters' frequencies in the data
         self.rows = self.num_classes or codes  # what a grid row or an interpolation row keeps fixed
@@ -60,9 +65,9 @@ class ImageModel:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """``images`` (grids, .npz, interpolation), ``features`` (FID & co. in a chosen feature space), and
-        ``classes`` for a class-conditional run."""
-        return frozenset({"images", "features"} | ({"classes"} if self.num_classes else set()))
+        """``images`` (grids, .npz, interpolation), ``features`` (FID & co. in a chosen feature space),
+        ``truncation`` (the truncation trick) and ``classes`` for a class-conditional run."""
+        return frozenset({"images", "features", "truncation"} | ({"classes"} if self.num_classes else set()))
 
     def report_pictures(self, run_dir: Path) -> list[tuple[Path, str]]:
         """The report's pictures beyond the sample grids, each with its caption: a latent interpolation strip."""
@@ -121,14 +126,21 @@ class ImageModel:
         return y
 
     def generate(self, n: int, seed: int = 0, labels: Any = None, batch: int = 500,
-                 z: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` images, float32 (n, C, H, W) in [-1, 1] on the CPU. ``z`` (n, z_dim) overrides the noise."""
+                 z: torch.Tensor | None = None, truncation: float | None = None) -> torch.Tensor:
+        """``n`` images, float32 (n, C, H, W) in [-1, 1] on the CPU. ``z`` (n, z_dim) overrides the noise;
+        ``truncation`` psi redraws its entries beyond [-psi, psi] (given z too, from ``seed``)."""
         if n < 1:
             raise GanforgeError(f"n must be >= 1, got {n}")
         y = self.labels_for(n, labels)
         g = torch.Generator().manual_seed(seed)
         if z is None:
             z = torch.randn(n, self.G.z_dim, generator=g)
+        psi = self.truncation if truncation is None else truncation
+        if psi is not None:
+            try:
+                z = truncate(z, float(psi), g)
+            except ValueError as e:
+                raise GanforgeError(f"--truncation: {e}") from None
         if y is None and self.codes:  # the code's prior: uniform, or the clusters' frequencies
             y = torch.randint(self.codes, (n,), generator=g) if self.prior is None else \
                 torch.multinomial(self.prior.float().cpu(), n, replacement=True, generator=g)
@@ -150,10 +162,10 @@ class ImageModel:
         size = int(self.config.data.size)
         check_picture(n, size, size, what, "save more samples as an array (.npz) instead")
 
-    def sample(self, n: int, seed: int = 0, labels: Any = None) -> np.ndarray:
+    def sample(self, n: int, seed: int = 0, labels: Any = None, truncation: float | None = None) -> np.ndarray:
         """``n`` images as uint8 (n, H, W, C), the layout image files and outside tools use."""
         self._check_sample(n)
-        return to_uint8(self.generate(n, seed, labels)).permute(0, 2, 3, 1).numpy()
+        return to_uint8(self.generate(n, seed, labels, truncation=truncation)).permute(0, 2, 3, 1).numpy()
 
     def real(self, n: int | None = None, seed: int = 0, split: str = "train") -> torch.Tensor:
         """Real images, float32 (n, C, H, W) in [-1, 1]: a seeded random subset (all of them when n is None)."""
@@ -168,7 +180,8 @@ class ImageModel:
 
     # ---------------------------------------------------------------- pictures
 
-    def grid(self, n: int = 64, seed: int = 0, labels: Any = None, nrow: int | None = None) -> torch.Tensor:
+    def grid(self, n: int = 64, seed: int = 0, labels: Any = None, nrow: int | None = None,
+             truncation: float | None = None) -> torch.Tensor:
         """A picture of samples, float (3 or 1, H, W) in [0, 1]. Conditional runs: one row per class
         (InfoGAN runs: one row per code value)."""
         from ganforge.pixels import make_grid
@@ -179,15 +192,15 @@ class ImageModel:
             labels = torch.arange(self.rows).repeat_interleave(cols)  # row k = class (or code) k
             n, nrow = len(labels), cols
         self._check_grid(n)
-        x = self.generate(n, seed, labels)
+        x = self.generate(n, seed, labels, truncation=truncation)
         return make_grid((x + 1) / 2, nrow=nrow or int(np.ceil(np.sqrt(n))), padding=2, pad_value=1.0)
 
     def save_grid(self, path: str | Path, n: int = 64, seed: int = 0, labels: Any = None,
-                  nrow: int | None = None) -> Path:
+                  nrow: int | None = None, truncation: float | None = None) -> Path:
         from ganforge.pixels import save_image
 
         path = Path(path)
-        grid = self.grid(n, seed, labels, nrow)  # refused sizes leave nothing behind
+        grid = self.grid(n, seed, labels, nrow, truncation)  # refused sizes leave nothing behind
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, path)
         return path
