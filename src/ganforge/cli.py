@@ -847,7 +847,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--class", dest="cls", type=_int_in(0, 2**31 - 1), default=None, metavar="K",
                    help="conditional runs: samples of class K only (default: a class per row)")
-    s.add_argument("--truncation", type=_float_in(-2, 4), default=None, metavar="PSI",
+    s.add_argument("--truncation", type=_float_in(-2, 4, note=" (StyleGAN: 1 = off, useful 0.5 to 1; other image "
+                                                         "runs: z within +-PSI, > 0)"), default=None, metavar="PSI",
                    help="the truncation trick (default: off). StyleGAN runs: w = w_avg + PSI (w - w_avg) (1 = off, "
                         "0 = the average image; useful 0.5 to 1). Other image runs (BigGAN, DCGAN): z drawn from a "
                         "normal truncated to [-PSI, PSI] (BigGAN's; PSI > 0, useful 0.25 to 2: smaller, less "

@@ -228,7 +228,7 @@ def torch_zeros(*shape):
     (["project", "stylegan", "--image", "x.png", "--out", "p", "--lr", "0"], "--lr"),
     (["project", "stylegan", "--image", "x.png", "--out", "p", "--feature-weight", "nan"], "--feature-weight"),
     (["project", "stylegan", "--image", "x.png", "--out", "p", "--steps", "0"], "--steps"),
-    (["sample", "stylegan", "--out", "x.png", "--truncation", "nan"], "useful: 0.5 to 1"),
+    (["sample", "stylegan", "--out", "x.png", "--truncation", "nan"], "useful 0.5 to 1"),
     (["sample", "stylegan", "--out", "x.png", "--truncation", "inf"], "--truncation"),
     (["sample", "ring8", "--out", "x.npy", "--n", "0"], "--n"),
     (["sample", "ring8", "--out", "x.npy", "--n", str(2**64)], "--n"),
