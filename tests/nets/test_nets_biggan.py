@@ -248,3 +248,16 @@ def test_parameter_counts_of_the_cpu_defaults():
         assert 50_000 <= counts[size][1] <= 1_000_000
     assert counts == {32: (965_249, 298_337), 28: (504_321, 67_873)}
     assert 0.5e6 <= counts[32][0] <= 3e6  # the brief's bound for G at 32 px
+
+
+def test_orthogonal_penalty_of_a_tall_matrix_is_the_direct_sum():
+    """More rows than columns (G's stem): the small-Gram identity gives the off-diagonal sum of W W^T."""
+    torch.manual_seed(1)
+    lin = nn.Linear(5, 40, bias=False)
+    W = lin.weight.detach().double()
+    gram = W @ W.t()  # (40, 40)
+    expected = (gram - torch.diag(torch.diag(gram))).pow(2).sum()
+    got = orthogonal_penalty(lin)
+    assert abs(float(got.detach()) - float(expected)) <= 1e-5 * float(expected)
+    got.backward()
+    assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0

@@ -250,9 +250,12 @@ def orthogonal_penalty(module: nn.Module) -> torch.Tensor:
         else:
             W = m.weight
         W = W.flatten(1)  # (out, in * k * k)
-        gram = W @ W.t()  # (out, out)
-        off = gram * (1 - torch.eye(gram.shape[0], device=W.device, dtype=W.dtype))
-        term = off.pow(2).sum()
+        if W.shape[0] <= W.shape[1]:
+            gram = W @ W.t()  # (out, out)
+            term = (gram * (1 - torch.eye(len(gram), device=W.device, dtype=W.dtype))).pow(2).sum()
+        else:  # more rows than columns (the stem's linear layer: 2048 x 30 at 32 px): the same number from the
+            # small Gram matrix, ||W W^T * (1 - I)||_F^2 = ||W^T W||_F^2 - sum_i ||w_i||^4 (||W W^T||_F = ||W^T W||_F)
+            term = (W.t() @ W).pow(2).sum() - W.pow(2).sum(1).pow(2).sum()
         total = term if total is None else total + term
     if total is None:
         return torch.zeros(())
