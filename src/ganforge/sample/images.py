@@ -14,6 +14,7 @@ training RNG, and the same seed gives the same images.
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,14 +129,16 @@ class ImageModel:
     def generate(self, n: int, seed: int = 0, labels: Any = None, batch: int = 500,
                  z: torch.Tensor | None = None, truncation: float | None = None) -> torch.Tensor:
         """``n`` images, float32 (n, C, H, W) in [-1, 1] on the CPU. ``z`` (n, z_dim) overrides the noise;
-        ``truncation`` psi redraws its entries beyond [-psi, psi] (given z too, from ``seed``)."""
+        ``truncation`` psi redraws its entries beyond [-psi, psi] (a given z too, seeded by ``seed`` and z)."""
         if n < 1:
             raise GanforgeError(f"n must be >= 1, got {n}")
         y = self.labels_for(n, labels)
         g = torch.Generator().manual_seed(seed)
+        psi = self.truncation if truncation is None else truncation
         if z is None:
             z = torch.randn(n, self.G.z_dim, generator=g)
-        psi = self.truncation if truncation is None else truncation
+        elif psi is not None:  # redraws of their own for each block of given z (evaluation streams z in blocks)
+            g.manual_seed(seed * 1_000_003 + zlib.crc32(z.detach().cpu().float().numpy().tobytes()))
         if psi is not None:
             try:
                 z = truncate(z, float(psi), g)
