@@ -62,5 +62,5 @@ def test_unlabelled_images_are_refused(tmp_path):
 
     x = np.random.default_rng(0).integers(0, 255, (64, 32, 32), dtype=np.uint8)
     np.savez(tmp_path / "unlabelled.npz", images=x)
-    with pytest.raises(ConfigError, match="needs labels"):
+    with pytest.raises(ConfigError, match="recipe=biggan .class-conditional. needs class labels"):
         build(PRESET, [*BIG, "data.name=images", f"data.root={tmp_path / 'unlabelled.npz'}"])

@@ -94,14 +94,7 @@ def validate(cfg: Config) -> None:
     """Reads the data once: ``data.channels``, the held-out split, and the class labels (``model.num_classes``)."""
     train = common.read_images(cfg)
     common.check_image_splits(cfg, train)
-    if train.y is None or train.num_classes < 2:
-        raise ConfigError(f"recipe=biggan is class-conditional and needs labels, but {train.name} has none (put "
-                          "each class in its own sub-folder, or add 'labels' to the .npz)")
-    if cfg.model.num_classes is None:
-        cfg.model.num_classes = train.num_classes
-    elif cfg.model.num_classes != train.num_classes:
-        raise ConfigError(f"model.num_classes={cfg.model.num_classes} but {train.name} has {train.num_classes} "
-                          "classes")
+    common.fill_num_classes(cfg, train, "recipe=biggan (class-conditional)")
 
 
 def build_models(cfg: Config) -> Models:

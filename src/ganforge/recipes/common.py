@@ -102,6 +102,19 @@ def check_image_splits(cfg: Config, train: ImageSet) -> None:
     warn_skipped(cfg, train.skipped + test.skipped)
 
 
+def fill_num_classes(cfg: Config, train: ImageSet, needs: str) -> None:
+    """A class-conditional run's ``model.num_classes`` from its training data's labels. ConfigError when the data
+    has none (``needs`` says what needs them) or a set ``model.num_classes`` disagrees with the data."""
+    if train.y is None or train.num_classes < 2:
+        raise ConfigError(f"{needs} needs class labels, but {train.name} has none (put each class in its own "
+                          "sub-folder, or add 'labels' to the .npz)")
+    if cfg.model.num_classes is None:
+        cfg.model.num_classes = train.num_classes
+    elif cfg.model.num_classes != train.num_classes:
+        raise ConfigError(f"model.num_classes={cfg.model.num_classes} but {train.name} has {train.num_classes} "
+                          "classes")
+
+
 def image_source(cfg: Config, data: ImageSet, labels: torch.Tensor | None,
                  device: torch.device) -> tuple[Callable[[], Batch], BatchState | None]:
     """(next_batch, data_state) for a run's training images: :func:`image_batches` from memory, or for data

@@ -40,6 +40,7 @@ from ganforge.recipes.common import (
     check_batch,
     check_image_splits,
     data_where,
+    fill_num_classes,
     image_source,
     linear_decay,
     make_optimizer,
@@ -212,14 +213,7 @@ def validate(cfg: Config) -> None:
                               "training images")
         training_labels(cfg, train)
     elif cfg.model.cond != "none":
-        if train.y is None or train.num_classes < 2:
-            raise ConfigError(f"model.cond={cfg.model.cond} needs class labels, but {train.name} has none "
-                              "(put each class in its own sub-folder, or add 'labels' to the .npz)")
-        if cfg.model.num_classes is None:
-            cfg.model.num_classes = train.num_classes
-        elif cfg.model.num_classes != train.num_classes:
-            raise ConfigError(f"model.num_classes={cfg.model.num_classes} but {train.name} has "
-                              f"{train.num_classes} classes")
+        fill_num_classes(cfg, train, f"model.cond={cfg.model.cond}")
         _check_class_floor(cfg)
 
 
