@@ -258,6 +258,9 @@ class StyleModel(ImageModel):
             raise GanforgeError(f"n must be >= 1, got {n}")
         self.labels_for(n, labels)  # unconditional: refuses labels with a clear message
         psi = self.truncation if truncation is None else float(truncation)
+        if not -2 <= psi <= 2:  # w = w_avg + psi (w - w_avg): beyond +-2 it extrapolates far from the data
+            raise GanforgeError(f"--truncation for a StyleGAN run must be from -2 to 2 (1 = off, 0 = the average "
+                                f"image), got {psi:g}")
         g = torch.Generator().manual_seed(seed)
         if z is None:
             z = torch.randn(n, self.G.z_dim, generator=g)
