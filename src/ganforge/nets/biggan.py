@@ -42,6 +42,11 @@ def _n_blocks(size: int) -> int:
     return 2 if size == 28 else (size // 4).bit_length() - 1  # 32 -> 3, 64 -> 4
 
 
+def z_chunks_for(size: int) -> int:
+    """How many equal chunks G cuts z into at ``size``: one per block plus one for the stem."""
+    return _n_blocks(size) + 1
+
+
 def _check_c(num_classes: int, c: torch.Tensor | None, B: int) -> None:
     _check_labels(num_classes, c, B)  # missing labels, wrong shape
     if c.dtype not in (torch.int64, torch.int32):
@@ -166,7 +171,7 @@ class BigGANGenerator(nn.Module):
         _check_size(size)
         _check_positive(z_dim=z_dim, channels=channels, ngf=ngf, num_classes=num_classes, shared_dim=shared_dim)
         L = _n_blocks(size)
-        self.z_chunks = L + 1
+        self.z_chunks = z_chunks_for(size)
         if z_dim % self.z_chunks:
             raise ValueError(f"z_dim must be divisible by the number of z chunks ({self.z_chunks} for size {size}: "
                              f"one per block plus one for the stem), got z_dim={z_dim}")

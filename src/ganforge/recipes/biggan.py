@@ -82,7 +82,9 @@ def optim_defaults(cfg: Config) -> dict[str, Any]:
 
 def resolve(cfg: Config) -> None:
     common.resolve_image_data(cfg.data, SIZES, "recipe=biggan", default_size=32)
-    z_chunks = 1 + (2 if cfg.data.size == 28 else (cfg.data.size // 4).bit_length() - 1)
+    from ganforge.nets.biggan import z_chunks_for
+
+    z_chunks = z_chunks_for(cfg.data.size)  # G's rule, asked before any network is built
     if cfg.model.z_dim % z_chunks:
         raise ConfigError(f"model.z_dim={cfg.model.z_dim} must split into {z_chunks} equal chunks at "
                           f"data.size={cfg.data.size} (one per generator block and the stem): e.g. "
