@@ -38,7 +38,7 @@ chromium:
 	fi
 
 run: setup
-	$(BIN)/ganforge train mnist-cond --out runs/mnist --overwrite
+	$(BIN)/ganforge train mnist-cond --out runs/mnist --overwrite --set train.max_minutes=2
 
 test: setup chromium
 	$(BIN)/ruff check src tests benchmarks

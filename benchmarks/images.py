@@ -1,12 +1,14 @@
 """Benchmark: image GANs on the bundled MNIST digits, FID against wall-clock minutes on this machine.
 
-    python benchmarks/images.py                            # DCGAN, cDCGAN, WGAN-GP, InfoGAN, clusters; 2/5/10 min each
+    python benchmarks/images.py                            # every variant, 2/5/10 min each
+    python benchmarks/images.py --variants default dcgan cond --seed 1 --update   # the defaults beside the paper's
     python benchmarks/images.py --minutes 1 2 --variants dcgan
     python benchmarks/images.py --variants cdcgan --update # re-run some rows, keep the others in the JSON
     python benchmarks/images.py --minutes 0.2 --variants dcgan --eval-seeds 1 --out /tmp/smoke.json   # a smoke run
 
-Each variant trains the ``mnist`` preset (DCGAN at 32 px, ngf = ndf = 32, batch 64) with a
-few ``--set`` overrides and a wall-clock budget (``train.max_minutes``); at each budget the run
+Each variant trains a digit preset (DCGAN at 32 px, ngf = ndf = 32, batch 64: ``mnist``, the default
+with R1, ``mnist-cond``, or the paper's plain ``dcgan-paper``) with a few ``--set`` overrides and a
+wall-clock budget (``train.max_minutes``, no step count: no step cap); at each budget the run
 stops, is evaluated, and resumes to the next one (resume is exact, so this is one run). The
 evaluation is ``ganforge eval``'s (docs/evaluation.md): 2,000 generated images against 3,000
 training images, beside the floor (500 held-out and 1,500 other training digits against the same
@@ -36,16 +38,19 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "images.json"
 
-VARIANTS: dict[str, list[str]] = {
-    "dcgan": [],
-    "cdcgan": ["model.cond=concat"],
-    "wgan-gp": ["loss=wgan-gp"],  # k = 5 critic steps, Adam 1e-4 (0, 0.9), instance norm in the critic
-    "infogan": ["model.codes=10"],  # DCGAN + an unsupervised 10-way code (no labels)
-    "clusters": ["model.clusters=50"],  # DCGAN conditioned on 50 k-means clusters of the pixels (no labels)
-    "r1": ["loss.r1_gamma=1"],  # DCGAN + lazy R1 on real images (gamma 1, every 16 steps; Mescheder et al., 2018)
-    "r1g3": ["loss.r1_gamma=3"],  # the same with gamma 3
-    "r1g3fast": ["loss.r1_gamma=3", "train.channels_last=true", "train.reuse_fake=true"],  # + the speed options
-    "cdcgan-r1g3": ["model.cond=concat", "loss.r1_gamma=3"],  # the conditional DCGAN with R1, gamma 3
+#: name -> (preset, overrides); the benchmark gives each a wall-clock budget and no step count, as a user would
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "default": ("mnist", []),  # what `ganforge train mnist --set train.max_minutes=10` trains: DCGAN + R1 gamma 3
+    "cond": ("mnist-cond", []),  # the conditional default: + model.cond=concat
+    "dcgan": ("dcgan-paper", []),  # the paper's plain DCGAN
+    "cdcgan": ("dcgan-paper", ["model.cond=concat"]),
+    "wgan-gp": ("dcgan-paper", ["loss=wgan-gp"]),  # k = 5 critic steps, Adam 1e-4 (0, 0.9), instance norm in the critic
+    "infogan": ("dcgan-paper", ["model.codes=10"]),  # DCGAN + an unsupervised 10-way code (no labels)
+    "clusters": ("dcgan-paper", ["model.clusters=50"]),  # conditioned on 50 k-means clusters of the pixels (no labels)
+    "r1": ("dcgan-paper", ["loss.r1_gamma=1"]),  # DCGAN + lazy R1 on real images (gamma 1, every 16 steps)
+    "r1g3": ("dcgan-paper", ["loss.r1_gamma=3"]),  # the same with gamma 3: the default's settings
+    "r1g3fast": ("mnist", ["train.channels_last=true", "train.reuse_fake=true"]),  # + the speed options
+    "cdcgan-r1g3": ("dcgan-paper", ["model.cond=concat", "loss.r1_gamma=3"]),  # the conditional default's settings
 }
 
 
@@ -60,11 +65,12 @@ def one_variant(variant: str, minutes: list[float], threads: int, eval_seeds: in
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / variant
-        base = VARIANTS[variant] + [f"seed={seed}", "train.steps=1000000", "train.progress=false",
-                                    "train.sample_every=0", "train.eval_every=0", "train.ckpt_every=500"]
+        preset, overrides = VARIANTS[variant]
+        base = overrides + [f"seed={seed}", "train.progress=false", "train.sample_every=0", "train.eval_every=0",
+                            "train.ckpt_every=500"]
         for i, m in enumerate(minutes):
-            if i == 0:
-                run = ganforge.train("mnist", out, overrides=base + [f"train.max_minutes={m}"])
+            if i == 0:  # a budget without train.steps: no step cap
+                run = ganforge.train(preset, out, overrides=base + [f"train.max_minutes={m}"])
             else:
                 run = ganforge.load_run(resume(out, [f"train.max_minutes={m}"]))
             result = run.evaluate(write=False)
@@ -78,7 +84,8 @@ def one_variant(variant: str, minutes: list[float], threads: int, eval_seeds: in
             ratios = floor_ratios(result)
             batch = run.config.train.batch_size * run.config.train.d_steps
             rows.append({
-                "variant": variant, "minutes": m, "steps": run.step, "train_s": run.train_seconds,
+                "variant": variant, "preset": preset, "overrides": overrides, "minutes": m, "steps": run.step,
+                "train_s": run.train_seconds,
                 "img_per_s": run.step * batch / run.train_seconds,
                 "fid": mod["fid"], "fid_ci": ci.get("model", {}).get("fid"), "fid_floor": floor["fid"],
                 "fid_floor_ci": ci.get("floor", {}).get("fid"), "fid_ratio": ratios.get("fid"),
@@ -158,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "images", "date": time.strftime("%Y-%m-%d"), "total_s": time.perf_counter() - t0,
         "machine": {"cpu_count": os.cpu_count(), "threads": threads, "python": sys.version.split()[0],
                     "platform": platform.platform()},
-        "protocol": "mnist preset (DCGAN 32 px, ngf=ndf=32, batch 64) with overrides; eval: ganforge eval's, "
+        "protocol": "digit presets (DCGAN 32 px, ngf=ndf=32, batch 64; mnist = + R1 gamma 3, mnist-cond = + class "
+                    "conditioning, dcgan-paper = plain) with overrides, a budget and no step cap; eval: "
+                    "ganforge eval's, "
                     "2,000 generated vs 3,000 training digits, floor = 500 held-out + 1,500 other training digits "
                     "vs the same 3,000; FID/KID with 95% bootstrap intervals in the shipped MNIST classifier and "
                     "in the second network (FID2/KID2); worst_ratio = the larger model/floor FID ratio",

@@ -79,7 +79,10 @@ def train(preset: str = "ring8", out: str | Path | None = None, *, device: str |
     cfg = load_config(preset, (overrides or []) + _overrides(fields))
     if out is None:
         out = Path("runs") / f"{Path(preset).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    _say(f"run folder: {out} ({Path(preset).stem}, {cfg.train.steps} steps)")
+    from ganforge.config import step_cap
+
+    limit = f"{cfg.train.steps} steps" if step_cap(cfg.train) else f"a {cfg.train.max_minutes:g}-minute budget"
+    _say(f"run folder: {out} ({Path(preset).stem}, {limit})")
     return _done(runner.train(cfg, out, device=device, overwrite=overwrite))
 
 

@@ -459,6 +459,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.truncation is not None and not run.can("truncation"):
         raise GanforgeError("--truncation applies to image runs (a 2-D run's noise is not truncated)")
     trunc = {} if args.truncation is None else {"truncation": args.truncation}
+    if args.text is not None:
+        _check_text(run, args.text, "--text")
+        trunc["text"] = args.text
     n = args.n
     if not image:
         if out.suffix == ".png":
@@ -541,6 +544,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             raise GanforgeError(f"--space {args.space} needs a generator with a mapping network (recipe=stylegan); "
                                 "this run has z only")
         walk = {"space": args.space}
+    for flag, value in (("--text", args.text), ("--to-text", args.to_text)):
+        if value is not None:
+            _check_text(run, value, flag)
+            walk[flag[2:].replace("-", "_")] = value
+    if args.to_text is not None and args.text is None:
+        raise GanforgeError("--to-text needs --text (the sentence each row starts from)")
     size = int(run.config.data.size)
     check_picture(args.rows * args.steps, size, size, f"{what} (--rows x --steps)", "lower --rows or --steps")
     with _new_file(out) as tmp:
@@ -548,6 +557,19 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
                                labels=args.cls, **walk)
     print(f"wrote {out}")
     return 0
+
+
+def _check_text(run: Any, text: str, flag: str) -> None:
+    """A sentence for a text-to-image run: refused for other runs and when empty; a warning for unknown words."""
+    if not run.can("text"):
+        raise GanforgeError(f"{flag} applies to text-to-image runs (recipe=text2image); this is a "
+                            f"{run.config.recipe} run")
+    if not text.strip():
+        raise GanforgeError(f"{flag} must be a non-empty sentence")
+    unknown = run.sampler.unknown_words(text)
+    if unknown:
+        print(f"ganforge: warning: {flag}: the text encoder never saw {', '.join(map(repr, unknown[:5]))} in "
+              "training; it reads them as one unknown word", file=sys.stderr)
 
 
 def _style_run(path: Path, command: str):
@@ -853,6 +875,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "0 = the average image; useful 0.5 to 1). Other image runs (BigGAN, DCGAN): z drawn from a "
                         "normal truncated to [-PSI, PSI] (BigGAN's; PSI > 0, useful 0.25 to 2: smaller, less "
                         "variety and higher fidelity)")
+    s.add_argument("--text", default=None, metavar="SENTENCE",
+                   help="text-to-image runs: samples of this sentence, e.g. 'a thin four leaning left' (default: "
+                        "a held-out caption per row of a .png, captions of the training data for a .npz)")
     s.set_defaults(fn=cmd_sample)
 
     s = sub.add_parser("translate", help="translate an image or a folder of images with a pix2pix / cyclegan run")
@@ -918,6 +943,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=SEED, default=0)
     s.add_argument("--class", dest="cls", type=_int_in(0, 2**31 - 1), default=None, metavar="K",
                    help="conditional runs: class K")
+    s.add_argument("--text", default=None, metavar="SENTENCE",
+                   help="text-to-image runs: the caption of every row (a latent walk), or with --to-text the "
+                        "sentence each row starts from")
+    s.add_argument("--to-text", dest="to_text", default=None, metavar="SENTENCE",
+                   help="text-to-image runs: walk the sentence embedding from --text to this one, z fixed per row "
+                        "(Reed et al.'s sentence interpolation)")
     s.set_defaults(fn=cmd_interpolate)
 
     s = sub.add_parser("bench", help="training and sampling speed, FLOPs per image and MFU of a preset or run")

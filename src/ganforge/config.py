@@ -34,7 +34,9 @@ import yaml
 from ganforge.errors import ConfigError
 
 TOY_DISTRIBUTIONS = ("ring8", "grid25", "spiral", "moons", "circles", "swissroll", "points")
-IMAGE_DATA = ("mnist", "fashion", "digits8", "images")  # "images": the user's folder / .npz / IDX files at data.root
+# "images": the user's folder / .npz / IDX files at data.root; captioned-*: the MNIST digits with captions measured
+# from their pixels (data/captions.py)
+IMAGE_DATA = ("mnist", "fashion", "digits8", "captioned-digits", "captioned-colordigits", "images")
 # image-to-image translation: built-in tasks made from bundled data, or "pairs" = the user's folder at data.root
 # in one of data.layout's formats
 TRANSLATION_DATA = ("colordigits", "inpaint", "inpaint-digits", "colorize", "pairs")
@@ -108,7 +110,9 @@ class ToyData:
 class ImageData:
     """Images: a bundled set, or the user's folder / .npz / IDX files (``images``)."""
 
-    name: str = choices(*IMAGE_DATA, help="bundled mnist, fashion, digits8, or 'images' = your data at data.root")
+    name: str = choices(*IMAGE_DATA, help="bundled mnist, fashion, digits8, captioned-digits, captioned-colordigits "
+                        "(digits with captions), or 'images' = your data at data.root (captions.jsonl or a .txt "
+                        "per image: captioned)")
     root: str | None = text(None, help="your images: a folder (class sub-folders = labels), a .npz file or a "
                                        "folder of IDX files")
     size: int | None = num(None, min=8, help="image side in pixels (the recipe says which); null = the data's own")
@@ -213,7 +217,8 @@ class TrainConfig:
 
     steps: int = num(2000, min=1, max=10**10, help="generator steps")
     max_minutes: float = num(0.0, min=0.0, help="also stop when the training loop has run this many wall-clock "
-                             "minutes, counted across resumes (0 = no limit)")
+                             "minutes, counted across resumes (0 = no limit); given without train.steps, the "
+                             "budget alone limits the run (no step cap)")
     batch_size: int = num(256, min=1, max=2**20, help="samples per batch")
     d_steps: int | None = num(None, min=1, help="k discriminator steps per generator step (null = per-loss)")
     log_every: int = num(50, min=1, help="steps between logged scalars (a preset's value above train.steps "
@@ -261,6 +266,26 @@ class TrainConfig:
     max_rollbacks: int = num(3, min=0, help="on_diverge=rollback: give up (stop) after this many rollbacks")
 
 
+#: ``train.steps`` of a run whose only limit is its wall-clock budget (:func:`lift_step_cap`)
+NO_STEP_CAP = 10**10
+
+
+def lift_step_cap(train: TrainConfig, given: Iterable[str] = ()) -> bool:
+    """A wall-clock budget given without a step count (``--set train.max_minutes=10``, dotted keys in
+    ``given``) trains until the budget ends: ``train.steps`` becomes :data:`NO_STEP_CAP`. Returns whether it
+    did. Giving both keeps both: the run stops at whichever comes first."""
+    given = set(given)
+    if "train.max_minutes" in given and "train.steps" not in given and train.max_minutes > 0:
+        train.steps = NO_STEP_CAP
+        return True
+    return False
+
+
+def step_cap(train: TrainConfig) -> int | None:
+    """``train.steps``, or None for a run limited by its wall-clock budget alone."""
+    return None if train.steps >= NO_STEP_CAP else train.steps
+
+
 #: intervals that :func:`fit_intervals` shortens on a run shorter than them, and the points it aims for
 FITTED_INTERVALS = ("log_every", "eval_every", "sample_every")
 MIN_POINTS = 5
@@ -294,7 +319,8 @@ class Config:
 
     description: str = text("", help="one line shown by `ganforge presets`")
     recipe: str = text("gan", help="training recipe: gan (GAN/DCGAN/WGAN/cGAN family), pix2pix (paired "
-                                   "translation), cyclegan (unpaired translation), stylegan")
+                                   "translation), cyclegan (unpaired translation), stylegan, biggan (class-"
+                                   "conditional), text2image (captions)")
     seed: int = num(0, min=0, max=2**32 - 1, help="random seed (0 .. 2**32 - 1)")
     device: str = choices("auto", "cpu", "cuda", help="where to train")
     data: Any = field(default_factory=ToyData)

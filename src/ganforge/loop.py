@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ganforge import checkpoint, dist, pretrained, runfolder, speed
-from ganforge.config import Config, short, short_key, to_dict
+from ganforge.config import Config, lift_step_cap, short, short_key, split_override, step_cap, to_dict
 from ganforge.errors import (  # noqa: F401 (re-exported)
     CheckpointError,
     ConfigError,
@@ -136,7 +136,9 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, *, device: s
         if not key.startswith("train."):
             raise ConfigError(f"only train.* keys can change on resume (got '{short_key(key)}'); start a new run "
                               "instead")
-    cfg = resolve(apply_overrides(cfg, overrides or []))
+    cfg = apply_overrides(cfg, overrides or [])
+    lift_step_cap(cfg.train, {split_override(o)[0] for o in overrides or []})
+    cfg = resolve(cfg)
     if device is not None:
         cfg.device = device
     dev = select_device(cfg.device)
@@ -394,7 +396,7 @@ def _fit(cfg: Config, run_dir: Path, device: torch.device, state: dict[str, Any]
     guard = DivergenceGuard(cfg, run_dir, state, write=main)  # NaN/inf and a discriminator that wins completely
     observer = hooks.observer(cfg, dist.plain(recipe.models), recipe.extra_state, device) \
         if (main and hooks.observer is not None) else None
-    bar = tqdm(total=tc.steps, initial=step, disable=not (tc.progress and main), desc="train", unit="step",
+    bar = tqdm(total=step_cap(tc), initial=step, disable=not (tc.progress and main), desc="train", unit="step",
                dynamic_ncols=True, leave=True)
     if device.type == "cpu":
         # tiny activations late in training otherwise slow the CPU several-fold; undone in `finally` below,

@@ -295,7 +295,11 @@ def load_folder(root: Path, split: str, size: int | None, channels: int | None,
         raise DataError(f"no readable images in the {split} split of {root} ({len(skipped)} skipped)")
     x = torch.stack(images)  # (N, C, H, W) uint8
     y = None if labels is None else torch.from_numpy(labels[np.asarray(keep)])
-    return ImageSet(x, y, classes, str(root), split, skipped)
+    from ganforge.data.captions import read_captions
+
+    every = read_captions(root, paths)  # of the whole folder, so that a caption file names either split's images
+    captions = None if every is None else [every[i] for i in keep]
+    return ImageSet(x, y, classes, str(root), split, skipped, captions=captions)
 
 
 def folder_headers(root: Path, paths: list[Path], size: int | None, channels: int | None,

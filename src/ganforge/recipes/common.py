@@ -37,7 +37,8 @@ def resolve_image_data(d: ImageData, sizes: tuple[int, ...], what: str, default_
     if d.name == "images" and not d.root:
         raise ConfigError("data.name=images needs data.root=PATH (an image folder, a .npz file or IDX files)")
     if d.size is None:
-        d.size = default_size or {"digits8": 32, "mnist": 28, "fashion": 28}.get(d.name)
+        native = {"digits8": 32, "mnist": 28, "fashion": 28, "captioned-digits": 28, "captioned-colordigits": 28}
+        d.size = default_size or native.get(d.name)
     if d.size is None or d.size not in sizes:
         raise ConfigError(f"data.size must be one of {', '.join(map(str, sizes))} for {what}, got {d.size}")
     if d.channels not in (None, 1, 3):

@@ -49,6 +49,10 @@ def make_sampler(cfg: Config, models: dict[str, torch.nn.Module], extra_state: d
     if cfg.data_kind == "pairs":
         return TranslationModel(cfg, models, extra_state, device)
     if cfg.data_kind == "images":
+        if cfg.recipe == "text2image":
+            from ganforge.sample.text import TextImageModel
+
+            return TextImageModel(cfg, models, extra_state, device)
         return (StyleModel if cfg.recipe == "stylegan" else ImageModel)(cfg, models, extra_state, device)
     return ToyModel(cfg, models, extra_state, device)
 

@@ -130,9 +130,19 @@ class ImageModel:
                  z: torch.Tensor | None = None, truncation: float | None = None) -> torch.Tensor:
         """``n`` images, float32 (n, C, H, W) in [-1, 1] on the CPU. ``z`` (n, z_dim) overrides the noise;
         ``truncation`` psi redraws its entries beyond [-psi, psi] (a given z too, seeded by ``seed`` and z)."""
+        y = self.labels_for(n, labels)
+        z, g = self.latents(n, seed, z, truncation)
+        if y is None and self.codes:  # the code's prior: uniform, or the clusters' frequencies
+            y = torch.randint(self.codes, (n,), generator=g) if self.prior is None else \
+                torch.multinomial(self.prior.float().cpu(), n, replacement=True, generator=g)
+        return self.forward_G(z, y, batch)
+
+    def latents(self, n: int, seed: int = 0, z: torch.Tensor | None = None, truncation: float | None = None
+                ) -> tuple[torch.Tensor, torch.Generator]:
+        """(z (n, z_dim), the generator seeded by ``seed`` that drew it, for any further draws): ``z`` when
+        given, else N(0, I); ``truncation`` psi (or the model's default) redraws the entries beyond [-psi, psi]."""
         if n < 1:
             raise GanforgeError(f"n must be >= 1, got {n}")
-        y = self.labels_for(n, labels)
         g = torch.Generator().manual_seed(seed)
         psi = self.truncation if truncation is None else truncation
         if z is None:
@@ -144,14 +154,16 @@ class ImageModel:
                 z = truncate(z, float(psi), g)
             except ValueError as e:
                 raise GanforgeError(f"--truncation: {e}") from None
-        if y is None and self.codes:  # the code's prior: uniform, or the clusters' frequencies
-            y = torch.randint(self.codes, (n,), generator=g) if self.prior is None else \
-                torch.multinomial(self.prior.float().cpu(), n, replacement=True, generator=g)
+        return z, g
+
+    def forward_G(self, z: torch.Tensor, cond: torch.Tensor | None, batch: int = 500) -> torch.Tensor:
+        """G on ``z`` (and its condition: labels, or sentence embeddings) in blocks of ``batch``, eval mode:
+        float32 (n, C, H, W) in [-1, 1] on the CPU."""
         out = []
         with eval_mode(self.G):
-            for s in range(0, n, batch):
+            for s in range(0, len(z), batch):
                 zb = z[s:s + batch].to(self.device)
-                x = self.G(zb) if y is None else self.G(zb, y[s:s + batch].to(self.device))  # (b, C, H, W)
+                x = self.G(zb) if cond is None else self.G(zb, cond[s:s + batch].to(self.device))  # (b, C, H, W)
                 out.append(x.float().cpu())
         return torch.cat(out)
 
