@@ -38,9 +38,9 @@ RESULTS = Path(__file__).parent / "results" / "amp.json"
 QUIET = ["train.progress=false", "train.sample_every=0", "train.eval_every=0"]
 #: name -> (preset, overrides, steps)
 RECIPES: dict[str, tuple[str, list[str], int]] = {
-    "dcgan": ("mnist", [], 3000),
+    "dcgan": ("dcgan-paper", [], 3000),
     "cgan": ("mnist-cond", [], 3000),
-    "wgan-gp": ("mnist", ["loss=wgan-gp"], 2000),
+    "wgan-gp": ("dcgan-paper", ["loss=wgan-gp"], 2000),
     "stylegan": ("stylegan-mnist", [], 2000),
     "pix2pix": ("inpaint", [], 1500),
     "cyclegan": ("cyclegan-digits", [], 1500),

@@ -63,10 +63,10 @@ CLASSIC = ["data.channels=3", "model.g_width=64", "model.d_width=64", "model.z_d
            "train.ema=0", "loss=ns"]
 ROWS: dict[str, tuple[str, list[str]] | None] = {
     "mlp-2d (ring8)": ("ring8", []),
-    "dcgan 32px": ("mnist", ["data.size=32", *CLASSIC]),
-    "dcgan 64px": ("mnist", ["data.size=64", *CLASSIC]),  # channels_last: on by default
-    "dcgan 64px no channels_last": ("mnist", ["data.size=64", *CLASSIC, "train.channels_last=false"]),
-    "cond dcgan 32px": ("mnist", ["data.size=32", *CLASSIC, "model.cond=concat"]),
+    "dcgan 32px": ("dcgan-paper", ["data.size=32", *CLASSIC]),
+    "dcgan 64px": ("dcgan-paper", ["data.size=64", *CLASSIC]),  # channels_last: on by default
+    "dcgan 64px no channels_last": ("dcgan-paper", ["data.size=64", *CLASSIC, "train.channels_last=false"]),
+    "cond dcgan 32px": ("dcgan-paper", ["data.size=32", *CLASSIC, "model.cond=concat"]),
     "pix2pix 32px": ("colordigits", []),  # U-Net + 34x34 PatchGAN, batch 64, RGB
     "stylegan 32px": ("stylegan-mnist", []),  # modulated convs, R1 every 16 steps, style mixing
 }
@@ -80,7 +80,7 @@ def config(preset: str, overrides: list[str]):
 
 def ganforge_step(overrides: list[str]):
     """One DCGAN 64 px iteration through ganforge's own loop function."""
-    cfg = config("mnist", ["data.size=64", *CLASSIC, *overrides])
+    cfg = config("dcgan-paper", ["data.size=64", *CLASSIC, *overrides])
     seed_everything(0)
     recipe = gan.build(cfg, torch.device("cpu"))
     speed.prepare(recipe, cfg, torch.device("cpu"))
@@ -223,7 +223,7 @@ def ddp(steps: int) -> dict:
             run = Path(tmp) / f"n{n}"
             sets = ["data.size=32", *CLASSIC, f"train.steps={steps}", "train.eval_every=0", "train.sample_every=0",
                     f"train.log_every={steps}", f"train.ckpt_every={steps}", "train.progress=false", "eval.n=100"]
-            cmd = [sys.executable, "-m", "ganforge", "train", "mnist", "--out", str(run), "--device", "cpu",
+            cmd = [sys.executable, "-m", "ganforge", "train", "dcgan-paper", "--out", str(run), "--device", "cpu",
                    "--nproc", str(n)] + [a for s in sets for a in ("--set", s)]
             subprocess.run(cmd, env=env, check=True, capture_output=True)
             state = torch.load(sorted((run / "checkpoints").glob("*.pt"))[-1], weights_only=True)
@@ -287,7 +287,7 @@ def _spinning(on: bool):
 def contention(reps: int, iters: int) -> dict:
     """DCGAN 32 px steps/s with 1, 2 and auto threads, quiet and beside a busy process; medians."""
     default = torch.get_num_threads()
-    cfg = config("mnist", [])
+    cfg = config("dcgan-paper", [])
     out: dict = {}
     for load in ("quiet", "one core busy"):
         times: dict[str, list[float]] = {"1 thread": [], f"{default} threads": [], "auto": []}
@@ -301,7 +301,7 @@ def contention(reps: int, iters: int) -> dict:
                         n = speed.choose_threads(cfg, torch.device("cpu")) or default
                         chosen.append(n)
                     torch.set_num_threads(n)
-                    times[k].append(_img_per_s("mnist", [], iters) / cfg.train.batch_size)
+                    times[k].append(_img_per_s("dcgan-paper", [], iters) / cfg.train.batch_size)
                     torch.set_num_threads(default)
         out[load] = {k: statistics.median(v) for k, v in times.items()}
         out[load]["auto_threads"] = chosen

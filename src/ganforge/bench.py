@@ -108,6 +108,12 @@ def _bench(cfg: Config, device: torch.device, iters: int, warmup: int, peak_seco
 
     from torch.utils.flop_counter import FlopCounterMode
 
+    # FlopCounterMode cannot follow autograd.grad (R1's double backward): count an iteration without the lazy
+    # phases, which run every k-th iteration (train.r1_every); the ones skipped here run uncounted
+    lazy = [p.interval for p in recipe.phases if p.interval > 1]
+    while any(step % k == 0 for k in lazy):
+        train_iteration(recipe, step, acc, counts)
+        step += 1
     with FlopCounterMode(display=False) as counter:
         train_iteration(recipe, step, acc, counts)
     step += 1

@@ -104,7 +104,7 @@ def test_changing_recipe_or_data_kind_by_override_takes_the_new_sections():
     cfg = resolve(load_config("mnist", ["data.name=ring8"]))  # image preset -> 2-D data: MLP sections
     assert cfg.data_kind == "toy" and type(cfg.model).__name__ == "MLPModel"
     assert (cfg.model.g_width, cfg.model.z_dim, cfg.model.g_depth) == (32, 100, 3)  # shared keys kept
-    cfg = resolve(load_config("mnist", ["recipe=stylegan"]))
+    cfg = resolve(load_config("dcgan-paper", ["recipe=stylegan"]))
     assert type(cfg.model).__name__ == "StyleGANModel" and cfg.model.g_width == 32 and cfg.loss.r1_gamma == 10.0
     with pytest.raises(ConfigError, match="data.name='colordigits' is a translation task"):
         load_config("mnist", ["data.name=colordigits"])

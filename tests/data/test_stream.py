@@ -195,11 +195,11 @@ def test_bad_image_follows_skip_bad(tmp_path, cache):
 def test_streamed_run_trains_and_resumes_exactly(photos, cache, tmp_path):
     items = TINY + [f"data.root={photos}", "data.stream=true", "data.workers=1", "data.hflip=true",
                     "model.cond=concat", "train.ema=0.9"]
-    straight = train(load_config("mnist", items), tmp_path / "a", device="cpu")
+    straight = train(load_config("dcgan-paper", items), tmp_path / "a", device="cpu")
     assert straight.joinpath("eval.json").is_file()  # trained, sampled and evaluated end to end
     saved = resolve(load_config(str(straight / "config.yaml")))
     assert saved.data.stream == "true" and saved.data.channels == 3 and saved.model.num_classes == 2
-    cut = train(load_config("mnist", items), tmp_path / "b", device="cpu")
+    cut = train(load_config("dcgan-paper", items), tmp_path / "b", device="cpu")
     checkpoint.latest(cut).unlink()  # as if killed right after the step-3 checkpoint
     resume(cut, device="cpu")
     a, b = checkpoint.load(checkpoint.latest(straight)), checkpoint.load(checkpoint.latest(cut))

@@ -189,10 +189,11 @@ def test_infogan_code_with_labels_or_points_is_refused():
 
 def test_r1_penalty_on_dcgan_is_a_lazy_phase(tmp_path):
     """r1_gamma > 0 adds a D_r1 phase every train.r1_every steps, with D's Adam corrected for the interval;
-    it is off for the gan recipe unless asked for, and refused where it does not apply."""
+    it is off in dcgan-paper, on in the mnist presets, and refused where it does not apply."""
     from ganforge.recipes import recipe_module
 
-    assert resolve(load_config("mnist")).loss.r1_gamma == 0.0
+    assert resolve(load_config("dcgan-paper")).loss.r1_gamma == 0.0
+    assert resolve(load_config("mnist")).loss.r1_gamma == 3.0  # the default digit presets have it (docs/images.md)
     cfg = resolve(load_config("mnist", TINY_IMG + ["loss.r1_gamma=1", "train.r1_every=2", "model.cond=concat"]))
     recipe_module(cfg).validate(cfg)
     recipe = recipe_module(cfg).build(cfg, torch.device("cpu"))

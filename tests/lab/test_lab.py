@@ -289,6 +289,30 @@ def test_gallery_stylegan_mixing_and_translation_triptychs(client, tmp_path, pre
     assert client.get("/api/runs/r/mix.png?layers=../x").status_code == 422
 
 
+def test_gallery_caption_box_of_a_text_to_image_run(client, tmp_path):
+    from ganforge.loop import save_state
+    from ganforge.recipes import load_config, resolve, text2image
+    from ganforge.runfolder import write_config
+
+    cfg = resolve(load_config("text2image-digits", ["model.g_width=4", "model.d_width=4", "model.z_dim=8",
+                                                    "model.proj_dim=8", "train.batch_size=8"]))
+    text2image.validate(cfg)
+    recipe = text2image.build(cfg, torch.device("cpu"))
+    run_dir = tmp_path / "runs" / "t2i"
+    run_dir.mkdir(parents=True)
+    write_config(cfg, run_dir)
+    save_state(cfg, recipe, run_dir, 0, [], {}, {}, 0.0)
+
+    (run,) = own_runs(client)
+    assert run["views"] == ["grid", "interpolate", "text"]
+    plain, four = (client.get(f"/api/runs/t2i/grid.png?n=8{q}") for q in ("", "&text=a%20thin%20four"))
+    assert plain.status_code == four.status_code == 200 and plain.content != four.content
+    r = client.get("/api/runs/t2i/interpolate.png?t=3&rows=2&text=a%20thick%20seven")
+    assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get("/api/runs/t2i/grid.png?text=" + "x" * 201).status_code == 422  # too long
+    assert client.get("/api/runs/pretrained:mnist/grid.png?n=4&text=a%20four").status_code == 400
+
+
 def test_gallery_lists_the_pretrained_models_on_a_first_start_and_opens_them(client, tmp_path):
     from ganforge import pretrained
 

@@ -4,8 +4,16 @@ import pytest
 import torch
 
 from ganforge.errors import DataError
-from ganforge.nets.text import (ImageEncoder, TextEncoder, Vocabulary, encoder_info, load_image_encoder,
-                                load_text_encoder, matching_loss, save_encoders)
+from ganforge.nets.text import (
+    ImageEncoder,
+    TextEncoder,
+    Vocabulary,
+    encoder_info,
+    load_image_encoder,
+    load_text_encoder,
+    matching_loss,
+    save_encoders,
+)
 from ganforge.nets.text2image import TextToImageDiscriminator, TextToImageGenerator
 
 

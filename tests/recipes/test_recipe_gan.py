@@ -7,7 +7,7 @@ from recipe_checks import IMAGES, TOY, build, check_iteration, check_sections
 
 from ganforge.recipes import gan
 
-KINDS = {"toy": ("ring8", TOY), "images": ("mnist", IMAGES)}  # one preset per kind in gan.DATA
+KINDS = {"toy": ("ring8", TOY), "images": ("dcgan-paper", IMAGES)}  # one preset per kind in gan.DATA
 
 
 def test_data_kinds_are_covered():

@@ -27,24 +27,17 @@ Height is measured but not captioned: MNIST digits are scaled to a 20-pixel box,
 Some (digit, thickness, slant) combinations are held out of the training split entirely (:data:`HELD_OUT`),
 to test whether a model composes words it has only seen apart.
 
-A user's captions for an image folder (:func:`read_captions`): a ``captions.jsonl`` at the folder's top
-(``{"file": "birds/0001.jpg", "text": "..."}``, one caption per line, several lines per image allowed), or a
-``.txt`` beside each image with one caption per line (the layout of the Oxford-102 and CUB caption files).
+A user's captions for an image folder are read with the folder (``data.formats.read_captions``).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-
-from ganforge.data.npfiles import short
-from ganforge.errors import DataError
 
 ATTRIBUTES = ("thickness", "slant", "height")
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -327,67 +320,3 @@ def captioned_digits(split: str, size: int | None = None, colour: bool = False):
     out = ImageSet(convert(x, size, None), y.clone(), [str(c) for c in range(10)], name, split,
                    captions=[list(c) for c in captions], words=[dict(w) for w in words])
     return out
-
-
-# ---------------------------------------------------------------- a user's captions
-
-CAPTIONS_FILE = "captions.jsonl"
-
-
-def read_captions(root: Path, files: Sequence[Path]) -> list[list[str]] | None:
-    """The captions of ``files`` (every image under the folder ``root``, both splits), in their order: from
-    ``root/captions.jsonl`` when it exists, else from a ``.txt`` with each image's stem beside it; None when the
-    folder has neither. Every image must have at least one caption; a bad line names its file and line number."""
-    root = Path(root)
-    jsonl = root / CAPTIONS_FILE
-    if jsonl.is_file():
-        return _from_jsonl(jsonl, root, files)
-    txts = [f.with_suffix(".txt") for f in files]
-    if not any(t.is_file() for t in txts):
-        return None
-    out = []
-    for f, t in zip(files, txts, strict=True):
-        if not t.is_file():
-            raise DataError(f"{t} is missing: the images under {root} have caption files beside them, but not "
-                            f"{f.name}")
-        lines = [ln.strip() for ln in _read(t).splitlines()]
-        caps = [ln for ln in lines if ln]
-        if not caps:
-            raise DataError(f"{t} holds no caption (one caption per line)")
-        out.append(caps)
-    return out
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
-
-
-def _from_jsonl(path: Path, root: Path, files: Sequence[Path]) -> list[list[str]]:
-    index = {f.relative_to(root).as_posix(): i for i, f in enumerate(files)}
-    found: list[list[str]] = [[] for _ in files]
-    for no, line in enumerate(_read(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path} line {no}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{where}: not JSON ({e.msg}); each line is {{\"file\": ..., \"text\": ...}}") from None
-        if not isinstance(rec, dict) or not isinstance(rec.get("file"), str) or not isinstance(rec.get("text"), str):
-            raise DataError(f"{where}: each line must be an object with string keys \"file\" and \"text\"")
-        name = rec["file"].replace("\\", "/").removeprefix("./")
-        if name not in index:
-            raise DataError(f"{where}: {short(rec['file'])} is not an image under {root}")
-        if not rec["text"].strip():
-            raise DataError(f"{where}: the caption is empty")
-        found[index[name]].append(rec["text"].strip())
-    missing = [f for f, caps in zip(files, found, strict=True) if not caps]
-    if missing:
-        raise DataError(f"{path}: {len(missing)} image(s) have no caption, e.g. "
-                        f"{missing[0].relative_to(root).as_posix()}")
-    return found

@@ -11,7 +11,8 @@ the path; the readers can also be called directly:
 * :func:`load_folder`: a folder of .png/.jpg/.jpeg/.webp/.bmp images (``IMAGE_EXTS``), searched
   recursively. Immediate sub-folders that hold images are classes (sorted names -> labels 0..K-1);
   with none, the set is unlabelled;
-* :func:`read_image` decodes one image file, :func:`read_images` many, with threads and a progress bar.
+* :func:`read_image` decodes one image file, :func:`read_images` many, with threads and a progress bar;
+* :func:`read_captions`: a folder's `captions.jsonl`, or a `.txt` of captions beside each image.
 
 Usage::
 
@@ -32,12 +33,13 @@ than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels, a decompression bomb, is an unreadab
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import os
 import warnings
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -295,8 +297,6 @@ def load_folder(root: Path, split: str, size: int | None, channels: int | None,
         raise DataError(f"no readable images in the {split} split of {root} ({len(skipped)} skipped)")
     x = torch.stack(images)  # (N, C, H, W) uint8
     y = None if labels is None else torch.from_numpy(labels[np.asarray(keep)])
-    from ganforge.data.captions import read_captions
-
     every = read_captions(root, paths)  # of the whole folder, so that a caption file names either split's images
     captions = None if every is None else [every[i] for i in keep]
     return ImageSet(x, y, classes, str(root), split, skipped, captions=captions)
@@ -467,3 +467,68 @@ def _to_uint8(im: Image.Image) -> np.ndarray:
         im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
     im = im.convert("L" if gray else "RGB")  # also P, 1, CMYK, YCbCr
     return np.asarray(im).copy()  # copy: writable, so torch.from_numpy does not warn
+
+
+# ---------------------------------------------------------------- captions beside an image folder
+
+CAPTIONS_FILE = "captions.jsonl"
+
+
+def read_captions(root: Path, files: Sequence[Path]) -> list[list[str]] | None:
+    """A user's captions (text-to-image, ``data/captions.py``) of ``files`` (every image under the folder
+    ``root``, both splits), in their order: from ``root/captions.jsonl`` when it exists, else from a ``.txt``
+    with each image's stem beside it; None when the folder has neither. Every image must have at least one
+    caption; a bad line names its file and line number."""
+    root = Path(root)
+    jsonl = root / CAPTIONS_FILE
+    if jsonl.is_file():
+        return _from_jsonl(jsonl, root, files)
+    txts = [f.with_suffix(".txt") for f in files]
+    if not any(t.is_file() for t in txts):
+        return None
+    out = []
+    for f, t in zip(files, txts, strict=True):
+        if not t.is_file():
+            raise DataError(f"{t} is missing: the images under {root} have caption files beside them, but not "
+                            f"{f.name}")
+        lines = [ln.strip() for ln in _read_text(t).splitlines()]
+        caps = [ln for ln in lines if ln]
+        if not caps:
+            raise DataError(f"{t} holds no caption (one caption per line)")
+        out.append(caps)
+    return out
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _from_jsonl(path: Path, root: Path, files: Sequence[Path]) -> list[list[str]]:
+    index = {f.relative_to(root).as_posix(): i for i, f in enumerate(files)}
+    found: list[list[str]] = [[] for _ in files]
+    for no, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path} line {no}"
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}: not JSON ({e.msg}); each line is {{\"file\": ..., \"text\": ...}}") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("file"), str) or not isinstance(rec.get("text"), str):
+            raise DataError(f"{where}: each line must be an object with string keys \"file\" and \"text\"")
+        name = rec["file"].replace("\\", "/").removeprefix("./")
+        if name not in index:
+            raise DataError(f"{where}: {short(rec['file'])} is not an image under {root}")
+        if not rec["text"].strip():
+            raise DataError(f"{where}: the caption is empty")
+        found[index[name]].append(rec["text"].strip())
+    missing = [f for f, caps in zip(files, found, strict=True) if not caps]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} image(s) have no caption, e.g. "
+                        f"{missing[0].relative_to(root).as_posix()}")
+    return found

@@ -24,8 +24,8 @@ something; they open like any run (read-only, from the package).
 
 Each run type says which views it supports (:func:`views`): 2-D runs a scatter plot over
 D's surface; image runs a sample grid and a latent interpolation slider, plus a class
-picker when conditional. A new run type (e.g. StyleGAN, with truncation and style mixing)
-adds its views there and an endpoint for each in ``server.py``.
+picker when conditional and a caption box for text-to-image runs. A new run type (e.g. StyleGAN,
+with truncation and style mixing) adds its views there and an endpoint for each in ``server.py``.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ def views(cfg: Any) -> list[str]:
         out.append("mix")  # the style-mixing grid by coarse / middle / fine layers
     if recipe_module(cfg).class_conditional(cfg):  # k-means clusters are not classes a user picks
         out.append("classes")
+    if cfg.recipe == "text2image":
+        out.append("text")  # a caption box: the grid and the walk follow the sentence typed
     return out
 
 

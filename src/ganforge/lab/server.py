@@ -64,6 +64,7 @@ MAX_QUEUE = 32  # commands waiting for the session
 STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 COMMANDS = ("play", "pause", "step", "substep", "reset", "ping", "settings", "points", "save")
 INTERP_STEPS = 12  # positions of the interpolation slider
+MAX_TEXT = 200  # characters of a caption typed in the gallery
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # the names of the default bind, all accepted for any loopback bind
 WILDCARD = ("0.0.0.0", "::", "")  # every interface: the loopback names and this machine's hostname
 _ORIGIN = re.compile(r"^(https?)://([^/?#@\s]+)$", re.IGNORECASE)
@@ -219,6 +220,15 @@ def _curves(history: list[dict[str, Any]], run: Any, n: int, seed: int, points: 
     return {"curves": curves, "metrics": last, "metrics_source": source}
 
 
+def _text(run: Any, name: str, text: str | None) -> dict[str, str]:
+    """``{"text": ...}`` for a text-to-image run given a caption (blank: none); a 400 for other runs."""
+    if text is None or not text.strip():
+        return {}
+    if "text" not in views(run.config):
+        raise GalleryError(f"run {name!r} is not a text-to-image run: it takes no caption", status=400)
+    return {"text": text.strip()}
+
+
 def _png(img: Any) -> Response:
     """A (C, H, W) float tensor in [0, 1] as a PNG response."""
     from ganforge.pixels import save_image
@@ -287,22 +297,24 @@ def create_app(runs_dir: str | Path = "runs", *, max_sessions: int = 4, max_fps:
 
     @app.get("/api/runs/{name}/grid.png")
     def grid(name: str, n: int = Query(64, ge=1, le=256), seed: int = Query(0, ge=0, le=2**31 - 1),
-             cls: int | None = Query(None, ge=0, le=10_000)) -> Response:
+             cls: int | None = Query(None, ge=0, le=10_000), text: str | None = Query(None, max_length=MAX_TEXT)
+             ) -> Response:
         run = gallery.open(name)
         if "grid" not in views(run.config):
             raise GalleryError(f"run {name!r} is a 2-D run: use its scatter plot", status=400)
-        return _png(run.grid(n, seed=seed, labels=cls))
+        return _png(run.grid(n, seed=seed, labels=cls, **_text(run, name, text)))
 
     @app.get("/api/runs/{name}/interpolate.png")
     def interpolate(name: str, t: int = Query(0, ge=0, le=INTERP_STEPS - 1), rows: int = Query(6, ge=1, le=16),
-                    seed: int = Query(0, ge=0, le=2**31 - 1), cls: int | None = Query(None, ge=0, le=10_000)
-                    ) -> Response:
+                    seed: int = Query(0, ge=0, le=2**31 - 1), cls: int | None = Query(None, ge=0, le=10_000),
+                    text: str | None = Query(None, max_length=MAX_TEXT)) -> Response:
         from ganforge.pixels import make_grid
 
         run = gallery.open(name)
         if "interpolate" not in views(run.config):
             raise GalleryError(f"run {name!r} is a 2-D run: it has no latent walk", status=400)
-        x = run.interpolate(rows=rows, steps=INTERP_STEPS, method="slerp", seed=seed, labels=cls)  # (R, S, C, H, W)
+        x = run.interpolate(rows=rows, steps=INTERP_STEPS, method="slerp", seed=seed, labels=cls,
+                            **_text(run, name, text))  # (R, S, C, H, W)
         return _png(make_grid((x[:, t] + 1) / 2, nrow=rows, padding=2, pad_value=1.0))
 
     @app.get("/api/runs/{name}/triptychs.png")

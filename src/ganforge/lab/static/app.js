@@ -702,7 +702,7 @@ async function openRun(name) {
   if (!lab.runs) await loadRuns();
   for (const li of document.querySelectorAll("#runs li")) li.classList.toggle("active", li.dataset.name === name);
   $("run-title").textContent = name;
-  for (const id of ["g-scatter-box", "g-grid", "g-interp-box", "g-mix-box", "g-trip-box", "run-controls", "g-class-box"]) $(id).hidden = true;
+  for (const id of ["g-scatter-box", "g-grid", "g-interp-box", "g-mix-box", "g-trip-box", "run-controls", "g-class-box", "g-text-box"]) $(id).hidden = true;
   const run = (lab.runs || []).find((r) => r.name === name) || { name, views: ["scatter"], num_classes: 0 };
   current = run;
   $("run-info").textContent = run.kind ? `${run.kind} run · data ${run.data} · loss ${run.loss} · step ${run.step}`
@@ -719,6 +719,7 @@ async function openRun(name) {
     for (let k = 0; k < run.num_classes; k++) sel.append(new Option(`class ${k}`, k));
     $("g-class-box").hidden = false;
   }
+  if (run.views.includes("text")) $("g-text-box").hidden = false;  // a caption: blank = held-out captions
   await refreshRun();
 }
 
@@ -728,7 +729,9 @@ async function refreshRun() {
   const q = (extra) => new URLSearchParams({ seed: $("g-seed").value || 0, ...extra }).toString();
   const name = encodeURIComponent(run.name);
   const cls = $("g-class").value;
-  const clsArg = run.views.includes("classes") && cls !== "" ? { cls } : {};
+  const text = $("g-text").value.trim();
+  const clsArg = { ...(run.views.includes("classes") && cls !== "" ? { cls } : {}),
+    ...(run.views.includes("text") && text ? { text } : {}) };
   try {
     if (run.views.includes("scatter")) {
       const d = await getJSON(`/api/runs/${name}/scatter?${q({ n: 1000 })}`);
@@ -797,12 +800,15 @@ $("refresh").onclick = loadRuns;
 $("g-new").onclick = () => { $("g-seed").value = Number($("g-seed").value || 0) + 1; refreshRun(); };
 $("g-seed").onchange = refreshRun;
 $("g-class").onchange = refreshRun;
+$("g-text").onchange = refreshRun;
 $("g-mix-layers").onchange = refreshRun;
 $("g-interp").oninput = async () => {
   if (!current) return;
   interpLabel();
   const cls = $("g-class").value;
-  const extra = current.views.includes("classes") && cls !== "" ? `&cls=${cls}` : "";
+  const text = $("g-text").value.trim();
+  const extra = (current.views.includes("classes") && cls !== "" ? `&cls=${cls}` : "")
+    + (current.views.includes("text") && text ? `&text=${encodeURIComponent(text)}` : "");
   try {
     await loadImage($("g-interp-img"), `/api/runs/${encodeURIComponent(current.name)}/interpolate.png?seed=${$("g-seed").value || 0}&t=${$("g-interp").value}${extra}`);
   } catch (e) { showMessage(`gallery: ${e.message}`); }
