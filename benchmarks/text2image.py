@@ -28,8 +28,8 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "text2image.json"
 VARIANTS = {"default": [], "paper": ["model.d_projection=false"]}
-KEYS = ("fid", "fid2", "digit_acc", "digit_acc2", "thickness_acc", "slant_acc", "digit_acc_held_out",
-        "digit_acc2_held_out", "thickness_acc_held_out", "slant_acc_held_out", "r_precision")
+KEYS = ("fid", "fid2", "precision", "recall", "digit_acc", "digit_acc2", "thickness_acc", "slant_acc",
+        "digit_acc_held_out", "digit_acc2_held_out", "thickness_acc_held_out", "slant_acc_held_out", "r_precision")
 CAPTIONS = ["a thin zero leaning left", "a thick one leaning right", "handwritten 2 with bold strokes, upright",
             "a thin three slanted to the right", "a thick four leaning left", "the digit five, thin, upright",
             "a heavy seven tilted right", "a slim eight leaning left", "a bold nine standing upright"]

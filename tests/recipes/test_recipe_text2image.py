@@ -22,9 +22,15 @@ def test_sections():
 def test_one_iteration(loss):
     cfg, _, recipe = build(PRESET, [*TINY, f"loss={loss}"])
     assert cfg.loss.name == loss and cfg.train.d_steps == 1
-    counts = check_iteration(recipe, ["D", "G"])
-    assert counts["Loss/D"] == 1 and counts["Loss/G"] == 1
+    counts = check_iteration(recipe, ["D", "D_r1", "G"])  # R1 at iteration 0, then every train.r1_every
+    assert counts["Loss/D"] == 1 and counts["Loss/G"] == 1 and counts["Loss/D/r1"] == 1
     assert set(recipe.models) == {"G", "D", "T", "G_ema"} and "T" not in recipe.optimizers
+
+
+def test_r1_can_be_switched_off():
+    _, _, recipe = build(PRESET, [*TINY, "loss.r1_gamma=0"])
+    assert [p.name for p in recipe.phases] == ["D", "G"]
+    check_iteration(recipe, ["D", "G"])
 
 
 def test_gan_cls_scores_real_images_with_wrong_captions():

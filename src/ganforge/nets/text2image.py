@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ganforge.nets.dcgan import DCGANDiscriminator, DCGANGenerator, _check_positive
+from ganforge.nets.layers import MinibatchStd2d
 
 
 def _check_e(e: torch.Tensor | None, text_dim: int, B: int) -> torch.Tensor:
@@ -73,15 +74,17 @@ class TextToImageDiscriminator(nn.Module):
     matches the sentence (GAN-CLS trains it to call a real image with a wrong sentence fake too)."""
 
     def __init__(self, text_dim: int = 128, proj_dim: int = 64, size: int = 32, channels: int = 1,
-                 ndf: int = 32, norm: str = "batch", projection: bool = False) -> None:
+                 ndf: int = 32, norm: str = "batch", projection: bool = False, mbstd: int = 0) -> None:
         super().__init__()
         _check_positive(text_dim=text_dim, proj_dim=proj_dim)
         self.text_dim, self.size, self.channels = text_dim, size, channels
         self.body = DCGANDiscriminator(size, channels, ndf, norm).body  # (B, C_last, side, side)
         c_last = ndf * 2 ** (len([m for m in self.body if isinstance(m, nn.Conv2d)]) - 1)
         self.side = 7 if size == 28 else 4
+        # minibatch std (Karras et al., 2018): D sees how varied the batch is, against one image per caption
+        self.mbstd = MinibatchStd2d(mbstd) if mbstd else None
         self.proj = nn.Sequential(nn.Linear(text_dim, proj_dim), nn.LeakyReLU(0.2))
-        self.joint = nn.Sequential(nn.Conv2d(c_last + proj_dim, c_last, 1), nn.LeakyReLU(0.2))
+        self.joint = nn.Sequential(nn.Conv2d(c_last + proj_dim + (1 if mbstd else 0), c_last, 1), nn.LeakyReLU(0.2))
         self.head = nn.Conv2d(c_last, 1, self.side)  # (B, 1, 1, 1)
         # a projection term as Miyato & Koyama's, with the sentence in place of the class: <V e, sum-pooled h>
         self.text_proj = nn.Linear(text_dim, c_last, bias=False) if projection else None
@@ -97,8 +100,10 @@ class TextToImageDiscriminator(nn.Module):
         if x.ndim != 4 or x.shape[1:] != (self.channels, self.size, self.size):
             raise ValueError(f"x must have shape (B, {self.channels}, {self.size}, {self.size}), got {tuple(x.shape)}")
         h = self.body(x)  # (B, C, side, side)
+        if self.mbstd is not None:
+            h = self.mbstd(h)  # (B, C + 1, side, side)
         t = self.proj(_check_e(e, self.text_dim, B))[:, :, None, None].expand(-1, -1, self.side, self.side)
         logits = self.head(self.joint(torch.cat([h, t], 1))).reshape(B)
         if self.text_proj is not None:
-            logits = logits + (self.text_proj(e) * h.sum((2, 3))).sum(1)
+            logits = logits + (self.text_proj(e) * h[:, :self.text_proj.out_features].sum((2, 3))).sum(1)
         return logits

@@ -8,7 +8,8 @@ or ``model.text_encoder=PATH``) embeds every training caption once; G and D (``n
 DCGAN's networks with the compressed embedding concatenated to z in G and to D's last feature map.
 The encoder is kept in the run as the model ``T`` (no optimiser), so a run folder samples from text alone.
 
-Phases per iteration:
+Phases per iteration (``D_r1`` between ``D`` and ``G`` every ``train.r1_every`` iterations: R1 on real images
+with their own captions, ``loss.r1_gamma``):
 - ``D`` (**GAN-CLS**, the matching-aware discriminator): a real image with its own caption counts as real;
   a real image with another image's caption and a fake with its caption count as fake, the two fake terms
   weighted 1/2 each (Reed et al., Algorithm 1);
@@ -47,6 +48,7 @@ class TextToImageModel:
     proj_dim: int = num(64, min=1, max=4096, help="size the sentence embedding is compressed to in G and in D")
     d_projection: bool = flag(True, help="D also scores <V e, pooled features> (a projection discriminator's "
                                           "term with the sentence for the class; Miyato & Koyama, 2018)")
+    mbstd: int = num(0, min=0, help="minibatch-std group size in D (0 = off): D sees the batch's variety")
     ca: bool = flag(False, help="StackGAN's conditioning augmentation: G draws its condition from N(mu(e), "
                                 "sigma(e)^2) with a KL penalty (loss.kl)")
     text_encoder: str = text("", help="the sentence encoder: '' = the shipped one (captioned digits), or a .pt "
@@ -63,6 +65,9 @@ class TextToImageLoss:
                         "embeddings (0 = off)")
     beta: float = num(0.5, min=0.0, max=1.0, help="GAN-INT: the interpolation weight beta (0.5 as the paper)")
     kl: float = num(1.0, min=0.0, help="model.ca: weight of the conditioning augmentation's KL term")
+    r1_gamma: float = num(3.0, min=0.0, help="R1 penalty weight gamma on real images with their captions "
+                          "(Mescheder et al. 2018; every train.r1_every steps; 0 = off): without it, long runs "
+                          "collapse onto one image per caption (docs/text2image.md)")
 
 
 def sections(kind: str) -> tuple[type, type]:
@@ -77,6 +82,8 @@ def class_conditional(cfg: Config) -> bool:
 def check_batch(cfg: Config, batch: int, where: str = "train.batch_size") -> None:
     if batch < 2:
         raise ConfigError(f"{where} ({batch}) must be >= 2: GAN-CLS pairs each image with another's caption")
+    if cfg.model.mbstd and batch % min(cfg.model.mbstd, batch):
+        raise ConfigError(f"model.mbstd group size ({cfg.model.mbstd}) must divide {where} ({batch})")
 
 
 def optim_defaults(cfg: Config) -> dict[str, Any]:
@@ -113,7 +120,8 @@ def build_models(cfg: Config) -> Models:
     m, d = cfg.model, cfg.data
     T = load_encoder(cfg)
     G = TextToImageGenerator(m.z_dim, T.dim, m.proj_dim, d.size, d.channels, m.g_width, ca=m.ca)
-    D = TextToImageDiscriminator(T.dim, m.proj_dim, d.size, d.channels, m.d_width, projection=m.d_projection)
+    D = TextToImageDiscriminator(T.dim, m.proj_dim, d.size, d.channels, m.d_width, projection=m.d_projection,
+                                 mbstd=m.mbstd)
     models: Models = {"G": G, "D": D, "T": T}
     if cfg.train.ema > 0:
         models["G_ema"] = copy.deepcopy(G).requires_grad_(False)
@@ -186,9 +194,11 @@ def build(cfg: Config, device: torch.device) -> Recipe:
         return loss_G, logs
 
     o = cfg.optim
-    optimizers = {"D": common.make_optimizer(cfg, D.parameters(), o.lr_d),
+    optimizers = {"D": common.make_optimizer(cfg, D.parameters(), o.lr_d, common.r1_every(cfg)),
                   "G": common.make_optimizer(cfg, G.parameters(), o.lr_g)}
-    phases = [Phase("D", "D", d_step, repeats=cfg.train.d_steps), Phase("G", "G", g_step)]
+    phases = [Phase("D", "D", d_step, repeats=cfg.train.d_steps),
+              *common.r1_phases(cfg, lambda models, batch: lambda x: models["D"](aug(x), batch["e"])),
+              Phase("G", "G", g_step)]
     ema = {"G_ema": "G"} if "G_ema" in models else {}
     return Recipe(models=models, optimizers=optimizers, phases=phases, next_batch=next_batch, ema=ema,
                   ema_decay=cfg.train.ema, schedulers=common.linear_decay(cfg, optimizers))
