@@ -30,6 +30,7 @@ import torch
 from ganforge import dist, losses
 from ganforge.config import Config, choices, flag, num, text
 from ganforge.errors import ConfigError, DataError
+from ganforge.pixels import to_signed
 from ganforge.recipes import common
 from ganforge.recipes.base import Batch, Models, Phase, Recipe
 
@@ -153,7 +154,6 @@ def build(cfg: Config, device: torch.device) -> Recipe:
     n_int = int(round(cfg.loss.interp * B)) if cfg.loss.interp > 0 else 0
     beta, use_cls, kl_w = cfg.loss.beta, cfg.loss.cls, cfg.loss.kl if cfg.model.ca else 0.0
     aug = common.augmenter(cfg)
-    from ganforge.pixels import to_signed
 
     def caption_of(idx: torch.Tensor) -> torch.Tensor:
         """One caption embedding per image index, drawn among its captions (global RNG)."""

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganforge.config import Config
 from ganforge.errors import GanforgeError
 from ganforge.sample.images import ImageModel
 
@@ -28,7 +29,8 @@ MAX_TEXT = 500  # characters of one sentence
 class TextImageModel(ImageModel):
     """An :class:`ImageModel` whose generator takes a sentence embedding (``T``, the run's text encoder)."""
 
-    def __init__(self, cfg, models, extra_state, device="cpu") -> None:
+    def __init__(self, cfg: Config, models: dict[str, torch.nn.Module], extra_state: dict[str, torch.Tensor],
+                 device: torch.device | str = "cpu") -> None:
         super().__init__(cfg, models, extra_state, device)
         self.T = models["T"]
         self._captions: dict[str, list[list[str]]] = {}
@@ -154,7 +156,7 @@ class TextImageModel(ImageModel):
         """(rows, steps, C, H, W). With ``text`` and ``to_text``: each row keeps one z and walks the sentence
         embedding from one to the other (linearly); otherwise a latent walk per row, each row with one caption
         (``text``, or a held-out caption)."""
-        if (text is None) != (to_text is None) and to_text is not None:
+        if to_text is not None and text is None:
             raise GanforgeError("--to-text needs --text (the sentence to start from)")
         if labels is not None:
             raise GanforgeError("this run is conditioned on sentences, not class labels: use --text")
