@@ -15,7 +15,7 @@ from ganforge.sample import load_run
 
 TINY = ["model.g_width=4", "model.d_width=4", "model.z_dim=8", "model.shared_dim=8", "train.batch_size=8",
         "train.steps=4", "train.max_minutes=0", "train.log_every=1", "train.eval_every=0", "train.sample_every=4",
-        "train.ckpt_every=2", "train.progress=false", "eval.n=40"]
+        "train.ckpt_every=2", "train.progress=false", "eval.n=40", "train.threads=1", "train.amp=none"]
 
 
 def sets(overrides: list[str]) -> list[str]:
