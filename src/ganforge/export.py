@@ -46,7 +46,8 @@ from ganforge.errors import GanforgeError
 from ganforge.nets.layers import draw_noise
 
 __all__ = ["FORMATS", "export_generator", "load_generator", "generator_module", "read_spec", "PointGenerator",
-           "ImageGenerator", "ConditionalImageGenerator", "StyleImageGenerator", "Translator", "ExportError"]
+           "ImageGenerator", "ConditionalImageGenerator", "StyleImageGenerator", "Translator", "TextImageGenerator",
+           "ExportError"]
 
 FORMATS = {".pt": "TorchScript", ".onnx": "ONNX", ".safetensors": "safetensors"}
 SPEC_FORMAT = "ganforge-generator"
@@ -204,6 +205,42 @@ class Translator(nn.Module):
         return (torch.rand(n, self.in_channels, self.size, self.size, generator=_rng()) * 2 - 1,)
 
 
+class TextImageGenerator(nn.Module):
+    """A text-to-image generator with its sentence encoder: z (B, z_dim) float32 and tokens (B, L) int64 word ids
+    -> images (B, C, S, S) float32 in [-1, 1].
+
+    ``tokens`` are right-padded with 0; 1 is an unknown word and ``2 + i`` the word ``vocabulary[i]`` of the spec
+    (words: the lower-cased matches of ``tokenizer``, a regular expression, in order). :meth:`tokens` makes them
+    from sentences as ``ganforge sample --text`` does; in an ONNX or TorchScript file the spec has the vocabulary
+    and the expression."""
+
+    kind = "text"
+
+    def __init__(self, G: nn.Module, T: nn.Module) -> None:
+        super().__init__()
+        self.G, self.T = G, T
+        self.z_dim, self.channels, self.size = int(G.z_dim), int(G.channels), int(G.size)
+
+    def forward(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return self.G(z, self.T(tokens))  # (B, C, S, S) in [-1, 1]
+
+    def tokens(self, texts: list[str]) -> torch.Tensor:
+        """(B, L) int64 word ids of ``texts`` for :meth:`forward`."""
+        return self.T.vocab.encode(texts)
+
+    def inputs(self) -> list[dict[str, Any]]:
+        return [_io("z", ["B", self.z_dim], "float32", "standard normal noise"),
+                _io("tokens", ["B", "L"], "int64", "word ids, right-padded with 0; 1 = unknown word, "
+                    "2 + i = vocabulary[i]")]
+
+    def output(self) -> dict[str, Any]:
+        return _io("images", ["B", self.channels, self.size, self.size], "float32", "[-1, 1]")
+
+    def example(self, n: int = 2) -> tuple[torch.Tensor, ...]:
+        texts = ["a thick seven leaning right", "a thin 4", "an upright zero with bold strokes"]
+        return torch.randn(n, self.z_dim, generator=_rng()), self.tokens([texts[i % 3] for i in range(n)])
+
+
 def _rng() -> torch.Generator:
     """Example inputs for tracing and checking come from their own generator: the global RNG is left alone."""
     return torch.Generator().manual_seed(0)
@@ -223,14 +260,16 @@ def _classes() -> dict[str, type[nn.Module]]:
     from ganforge.nets.mlp import MLPGenerator
     from ganforge.nets.resnet import ResnetGenerator
     from ganforge.nets.stylegan import StyleGenerator
+    from ganforge.nets.text2image import TextToImageGenerator
     from ganforge.nets.unet import UNetGenerator
 
     return {c.__name__: c for c in (MLPGenerator, DCGANGenerator, BigGANGenerator, StyleGenerator, UNetGenerator,
-                                    ResnetGenerator)}
+                                    ResnetGenerator, TextToImageGenerator)}
 
 
 _WRAPPERS: dict[str, type[nn.Module]] = {"points": PointGenerator, "images": ImageGenerator,
-                                          "style": StyleImageGenerator, "translate": Translator}
+                                          "style": StyleImageGenerator, "translate": Translator,
+                                          "text": TextImageGenerator}
 
 
 def _constructor_args(net: nn.Module, cfg: Any) -> dict[str, Any]:
@@ -249,6 +288,9 @@ def _constructor_args(net: nn.Module, cfg: Any) -> dict[str, Any]:
     if name == "StyleGenerator":
         return dict(z_dim=net.z_dim, w_dim=net.w_dim, size=net.size, channels=net.channels, ngf=int(m.g_width),
                     map_layers=net.mapping.num_layers, style=net.synthesis.style)
+    if name == "TextToImageGenerator":
+        return dict(z_dim=net.z_dim, text_dim=net.text_dim, proj_dim=net.proj_dim, size=net.size,
+                    channels=net.channels, ngf=int(m.g_width), ca=bool(net.ca))
     if name == "UNetGenerator":
         return dict(size=net.size, in_channels=net.in_channels, out_channels=net.out_channels, ngf=int(m.g_width),
                     norm=m.g_norm, dropout=float(m.dropout))
@@ -260,13 +302,18 @@ def _constructor_args(net: nn.Module, cfg: Any) -> dict[str, Any]:
     raise ExportError(f"cannot export a {name} generator (export knows {', '.join(_classes())})")
 
 
-def _wrap(net: nn.Module, kind: str, extra: dict[str, torch.Tensor] | None = None) -> nn.Module:
+def _wrap(net: nn.Module, kind: str, extra: dict[str, torch.Tensor] | None = None,
+          text: nn.Module | None = None) -> nn.Module:
     if kind == "points":
         if extra is None or "data_mean" not in extra or "data_scale" not in extra:
             raise ExportError("this 2-D run's checkpoint has no data scaling (data_mean, data_scale)")
         wrapper: nn.Module = PointGenerator(net, extra["data_mean"].cpu(), extra["data_scale"].cpu())
     elif kind == "images":
         wrapper = ConditionalImageGenerator(net) if int(getattr(net, "num_classes", 0) or 0) else ImageGenerator(net)
+    elif kind == "text":
+        if text is None:
+            raise ExportError("this text-to-image generator has no sentence encoder")
+        wrapper = TextImageGenerator(net, text)
     else:
         wrapper = _WRAPPERS[kind](net)
     return wrapper.cpu().eval().requires_grad_(False)
@@ -298,7 +345,8 @@ def _generator_module(run: Any, direction: str | None) -> tuple[nn.Module, dict[
         if direction is not None:
             raise ExportError("--direction applies to translation runs (recipe pix2pix or cyclegan)")
         net = sampler.G
-        kind = "style" if run.can("style") else "images" if run.can("images") else "points"
+        kind = "text" if run.can("text") else "style" if run.can("style") else "images" if run.can("images") \
+            else "points"
     args = _constructor_args(net, cfg)
     fresh = _classes()[type(net).__name__](**args)  # the spec must rebuild this very network
     try:
@@ -306,7 +354,8 @@ def _generator_module(run: Any, direction: str | None) -> tuple[nn.Module, dict[
     except RuntimeError as e:
         raise ExportError(f"internal: the {type(net).__name__} rebuilt from its arguments does not fit the run's "
                           f"weights ({str(e)[:160]})") from None
-    wrapper = _wrap(fresh, kind, getattr(sampler, "extra", None))
+    text = _text_encoder(sampler.T) if kind == "text" else None
+    wrapper = _wrap(fresh, kind, getattr(sampler, "extra", None), text)
     spec = {"format": SPEC_FORMAT, "version": SPEC_VERSION, "kind": kind,
             "wrapper": type(wrapper).__name__,
             "generator": {"class": type(net).__name__, "kwargs": args},
@@ -314,7 +363,29 @@ def _generator_module(run: Any, direction: str | None) -> tuple[nn.Module, dict[
             "recipe": cfg.recipe, "data": str(cfg.data.name), "step": int(run.step), "ganforge": __version__}
     if kind == "translate":
         spec["direction"] = direction or "AtoB"
+    if text is not None:
+        from ganforge.data.captions import WORD_PATTERN
+
+        spec["text_encoder"] = {"class": "TextEncoder", "kwargs": text_encoder_args(text)}
+        spec["vocabulary"] = list(text.vocab.words)
+        spec["tokenizer"] = {"regex": WORD_PATTERN.pattern, "lowercase": True, "max_words": 32}
     return wrapper, spec
+
+
+def text_encoder_args(T: nn.Module) -> dict[str, Any]:
+    """The keyword arguments that rebuild a :class:`~ganforge.nets.text.TextEncoder` (its vocabulary included)."""
+    return {"vocab": list(T.vocab.words), "dim": int(T.dim), "emb": int(T.emb_dim), "hidden": int(T.hidden)}
+
+
+def _text_encoder(T: nn.Module, kwargs: dict[str, Any] | None = None) -> nn.Module:
+    """A fresh copy of the run's sentence encoder (or one built from ``kwargs``), on the CPU, with ``T``'s weights."""
+    from ganforge.nets.text import TextEncoder
+
+    with torch.random.fork_rng(devices=[]):
+        fresh = TextEncoder(**(kwargs or text_encoder_args(T)))
+    if T is not None:
+        fresh.load_state_dict({k: v.detach().cpu() for k, v in T.state_dict().items()})
+    return fresh
 
 
 # --------------------------------------------------------------------------- writing
@@ -381,13 +452,15 @@ def _write_onnx(wrapper: nn.Module, spec: dict[str, Any], spec_json: str, path: 
     import onnx
 
     names = [i["name"] for i in spec["inputs"]]
-    batch = torch.export.Dim("batch")
+    dims: dict[str, Any] = {}  # one torch.export.Dim per named axis ("B", a text's "L"), shared by the inputs
+    dynamic = tuple({a: dims.setdefault(d, torch.export.Dim(d)) for a, d in enumerate(i["shape"]) if isinstance(d, str)}
+                    for i in spec["inputs"])
     with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
             program = torch.onnx.export(wrapper, wrapper.example(), input_names=names,
                                         output_names=[spec["output"]["name"]],
-                                        dynamic_shapes=tuple({0: batch} for _ in names), opset_version=ONNX_OPSET,
+                                        dynamic_shapes=dynamic, opset_version=ONNX_OPSET,
                                         dynamo=True, verbose=False)
             program.save(str(path), external_data=False)
         except Exception as e:  # an operator the exporter cannot convert: one line, not its traceback
@@ -513,10 +586,18 @@ def load_generator(path: str | Path, direction: str | None = None) -> nn.Module:
     except (TypeError, ValueError) as e:
         raise ExportError(f"{where}: cannot rebuild {gen['class']} ({str(e)[:160]})") from None
     state = load_file(str(p))
-    extra = None
+    extra, text = None, None
     if kind == "points":
         extra = {k: state.get(k, torch.zeros(())) for k in ("data_mean", "data_scale")}
-    wrapper = _wrap(net, kind, extra)
+    if kind == "text":
+        enc = spec.get("text_encoder")
+        if not isinstance(enc, dict) or enc.get("class") != "TextEncoder" or not isinstance(enc.get("kwargs"), dict):
+            raise ExportError(f"{where}: a text-to-image export without its sentence encoder's description")
+        try:
+            text = _text_encoder(None, enc["kwargs"])
+        except (TypeError, ValueError) as e:
+            raise ExportError(f"{where}: cannot rebuild its TextEncoder ({str(e)[:160]})") from None
+    wrapper = _wrap(net, kind, extra, text)
     try:
         wrapper.load_state_dict(state)
     except RuntimeError as e:

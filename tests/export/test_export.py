@@ -38,6 +38,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     out["pix2pix"] = root / "pix2pix"
     argv = ["train", "inpaint", "--out", str(out["pix2pix"]), "--device", "cpu"]
     assert main(argv + [a for s in PIX2PIX for a in ("--set", s)]) == 0
+    out["text2image"] = root / "text2image"
+    argv = ["train", "text2image-digits", "--out", str(out["text2image"]), "--device", "cpu"]
+    assert main(argv + [a for s in PIX2PIX + ["model.ca=true"] for a in ("--set", s)]) == 0
     return out
 
 
@@ -104,6 +107,46 @@ def test_exported_file_gives_the_samplers_numbers(runs, tmp_path, capsys, case, 
     if run.can("style"):  # no truncation: psi = 1 is the plain sampler
         inputs, want = sampler_case(run, case, psi=1.0)
         assert np.abs(outputs(out, inputs) - want).max() <= TOL[fmt]
+
+
+TEXTS = ["a thin four leaning left", "handwritten 7 with bold strokes, slanted to the right", "a 3",
+         "a zebra-striped eight"]  # word counts other than the traced example's; an unknown word
+
+
+def spec_tokens(spec: dict, texts: list[str]) -> torch.Tensor:
+    """Word ids from the spec alone (its vocabulary and expression), as a user of the ONNX file would make them."""
+    import re
+
+    ids = {w: i + 2 for i, w in enumerate(spec["vocabulary"])}
+    words = [re.findall(spec["tokenizer"]["regex"], t.lower())[:spec["tokenizer"]["max_words"]] for t in texts]
+    out = torch.zeros(len(texts), max(map(len, words)), dtype=torch.int64)
+    for i, w in enumerate(words):
+        out[i, :len(w)] = torch.tensor([ids.get(x, 1) for x in w])
+    return out
+
+
+@pytest.mark.parametrize("fmt", (".pt", ".safetensors", ".onnx"))
+def test_a_text_to_image_export_follows_the_sentence_as_sample_does(runs, tmp_path, capsys, fmt):
+    out = tmp_path / f"t2i{fmt}"
+    assert main(["export", str(runs["text2image"]), "--out", str(out)]) == 0
+    assert "tokens (B, L)" in capsys.readouterr().out
+    spec = read_spec(out)
+    assert spec["kind"] == "text" and spec["text_encoder"]["class"] == "TextEncoder"
+    run = load_run(runs["text2image"])
+    n, seed = len(TEXTS), 3
+    z = torch.randn(n, run.G.z_dim, generator=torch.Generator().manual_seed(seed))
+    want = run.generate(n, seed, text=TEXTS).numpy()  # conditioning augmentation: its mean, as in sampling
+    tokens = spec_tokens(spec, TEXTS)
+    assert torch.equal(tokens, run.T.vocab.encode(TEXTS))
+    got = outputs(out, (z, tokens))
+    assert got.shape == want.shape == (n, 1, 32, 32)
+    assert np.abs(got - want).max() <= TOL[fmt], np.abs(got - want).max()
+    if fmt == ".safetensors":  # rebuilt in Python: it makes its own tokens
+        G = load_generator(out)
+        assert torch.equal(G.tokens(TEXTS), tokens)
+        with torch.no_grad():  # one sentence alone: no padding, another L
+            one = G(z[:1], G.tokens(TEXTS[:1])).numpy()
+        assert np.abs(one - want[:1]).max() <= TOL[fmt]
 
 
 def test_a_batch_size_other_than_the_traced_one(runs, tmp_path):

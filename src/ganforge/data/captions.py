@@ -241,13 +241,14 @@ def caption_for(digit: int, words: Mapping[str, str | None], rng: np.random.Gene
     return (text + (joiner if parts else "") + joiner.join(parts)).strip()
 
 
-_TOKEN = re.compile(r"[a-z]+|\d")
+#: the words of a caption (after lower-casing): letters, or one digit
+WORD_PATTERN = re.compile(r"[a-z]+|\d")
 
 
 def tokens(text: str) -> list[str]:
     """Lower-case words and single digits of a caption: ``"A thick 7, leaning right"`` -> ``['a', 'thick', '7',
     'leaning', 'right']``."""
-    return _TOKEN.findall(text.lower())
+    return WORD_PATTERN.findall(text.lower())
 
 
 def parse_caption(text: str) -> dict[str, object]:

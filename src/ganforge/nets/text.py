@@ -78,14 +78,26 @@ class TextEncoder(nn.Module):
         self.out = nn.Linear(2 * hidden, dim)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, L) int64 ids -> (B, dim) unit-length embeddings; a text with no known word still gets one."""
-        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+        """(B, L) int64 ids, right-padded with 0 -> (B, dim) unit-length embeddings; a text with no known word
+        still gets one.
 
-        mask = (tokens != PAD).float()  # (B, L)
-        lengths = mask.sum(1).clamp_min(1).long().cpu()  # packed: the backward direction starts at the last word
-        packed = pack_padded_sequence(self.embed(tokens), lengths, batch_first=True, enforce_sorted=False)
-        h, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=tokens.shape[1])
-        pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)  # (B, 2 hidden)
+        The GRU runs twice rather than on a packed sequence, so that the encoder traces (TorchScript, ONNX)
+        with the batch and the word count as free axes: once on the words as they are, whose forward
+        direction at each word has seen only the words before it, and once on the words moved to the right
+        end, whose backward direction at each word has seen only the words after it. The result is that of
+        a packed bidirectional GRU."""
+        mask = tokens != PAD  # (B, L)
+        n = mask.sum(1, keepdim=True)  # (B, 1) words per text
+        x = self.embed(tokens)  # (B, L, emb); padding embeds to 0
+        H = self.hidden
+        fwd = self.rnn(x)[0][..., :H]
+        pos = torch.ones_like(tokens).cumsum(1) - 1  # (B, L) 0 .. L - 1, from tensors only: L stays a free axis
+        shift = pos[:, -1:] + 1 - n  # (B, 1): the left padding that ends each text at position L - 1
+        right = pos >= shift  # (B, L): where the shifted words are
+        src = (pos - shift).clamp_min(0)[..., None].expand(-1, -1, x.shape[2])
+        bwd = self.rnn(torch.gather(x, 1, src) * right[..., None])[0][..., H:]
+        summed = torch.cat([(fwd * mask[..., None]).sum(1), (bwd * right[..., None]).sum(1)], 1)  # (B, 2 hidden)
+        pooled = summed / n.clamp_min(1).to(summed.dtype)
         return F.normalize(self.out(pooled), dim=1)
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
