@@ -51,7 +51,7 @@ def package(run_dir: Path, name: str) -> Path:
     """Copy the trained run's config and a sampling-only checkpoint into the package."""
     state = checkpoint.load_latest(run_dir)
     cfg = runfolder.read_config(run_dir)
-    keep = pretrained.KEEP[cfg.data_kind]
+    keep = pretrained.kept_networks(cfg)
     slim = {k: state[k] for k in ("format", "version", "recipe", "config", "step", "extra", "history", "elapsed")}
     slim["models"] = {k: v for k, v in state["models"].items() if k in keep}
     slim_down(slim, cfg.data_kind)

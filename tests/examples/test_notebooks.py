@@ -38,6 +38,7 @@ SMALL: dict[str, dict[str, object]] = {
     "05_pix2pix_cyclegan.ipynb": {"N": 64},
     "06_stylegan.ipynb": {"PROJECT_STEPS": 30, "N_PROJECT": 4, "PPL_PAIRS": 100},
     "07_two_sample_tests.ipynb": {"REPEATS": 8, "SIZES": [10, 40, 160], "PERMUTATIONS": 50},
+    "08_text_to_image.ipynb": {"N_CHECK": 100},
 }
 NOTEBOOK_TIMEOUT = 300  # seconds for a whole notebook (and so for any one cell): a hang fails instead of stalling
 WORKERS = max(1, min(2, os.cpu_count() or 1))  # notebooks executed at once

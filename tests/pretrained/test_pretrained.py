@@ -16,12 +16,11 @@ def _tree(root: Path) -> dict:
 def test_every_model_is_shipped_small_and_sampling_only():
     assert {n for n, _, _ in pretrained.available()} == {pretrained.PREFIX + n for n in pretrained.MODELS}
     total = sum(f.stat().st_size for n in pretrained.MODELS for f in (pretrained.ROOT / n).rglob("*") if f.is_file())
-    assert total < 8e6  # a few MB in all
+    assert total < 9e6  # a few MB in all
     for name in pretrained.MODELS:
         state = checkpoint.load_latest(pretrained.ROOT / name)  # weights_only
         assert "optimizers" not in state and "rng" not in state
-        kind = load_run(pretrained.PREFIX + name).config.data_kind
-        assert set(state["models"]) <= set(pretrained.KEEP[kind])
+        assert set(state["models"]) <= set(pretrained.kept_networks(load_run(pretrained.PREFIX + name).config))
         assert pretrained.scores(name)["model"], name  # measured, shipped beside it
 
 
@@ -32,6 +31,9 @@ def test_pretrained_works_where_a_run_folder_does(tmp_path, capsys):
     assert main(["sample", "pretrained:mnist-cond", "--n", "20", "--class", "3",
                  "--out", str(tmp_path / "three.npz")]) == 0
     assert set(np.load(tmp_path / "three.npz")["labels"].tolist()) == {3}
+    assert main(["sample", "pretrained:text2image-digits", "--text", "a thick three leaning left", "--n", "8",
+                 "--out", str(tmp_path / "three.png")]) == 0
+    assert (tmp_path / "three.png").stat().st_size > 0
     assert main(["interpolate", "pretrained:mnist", "--rows", "2", "--steps", "4",
                  "--out", str(tmp_path / "walk.png")]) == 0
     capsys.readouterr()

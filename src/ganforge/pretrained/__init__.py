@@ -43,10 +43,19 @@ MODELS: dict[str, tuple[str, list[str], str]] = {
     "cyclegan-digits": ("cyclegan-digits", SLIM, "CycleGAN between MNIST digits and colour digits at 32 px (G: A->B, "
                         "F: B->A)"),
     "inpaint": ("inpaint", SLIM, "pix2pix inpainting: a U-Net fills a square hole in 32 px photos"),
+    "text2image-digits": ("text2image-digits", ["train.max_minutes=0", "train.steps=5000", "train.eval_every=1000",
+                                                "train.sample_every=1000", "train.ckpt_every=1000"],
+                          "text to image on the captioned MNIST digits at 32 px: `--text 'a thin four leaning left'`"),
 }
 
-#: the networks a pretrained checkpoint keeps, per kind of data (sampling needs no optimiser, D only for 2-D)
-KEEP = {"toy": ("G", "G_ema", "D"), "images": ("G_ema",), "pairs": ("G", "F")}
+#: the networks a pretrained checkpoint keeps, per kind of run (sampling needs no optimiser, D only for 2-D); a
+#: text-to-image run keeps its sentence encoder T too, so that it goes on working if the shipped encoder changes
+KEEP = {"toy": ("G", "G_ema", "D"), "images": ("G_ema",), "pairs": ("G", "F"), "text": ("G_ema", "T")}
+
+
+def kept_networks(cfg: Any) -> tuple[str, ...]:
+    """The networks a pretrained checkpoint of a run with config ``cfg`` keeps (:data:`KEEP`)."""
+    return KEEP["text" if cfg.recipe == "text2image" else cfg.data_kind]
 
 
 def is_pretrained(ref: str | Path) -> bool:
